@@ -1,0 +1,216 @@
+"""Which nodes to poll: static targets plus everything the Sentinels name, kept current by
+Sentinel events and by every Sentinel poll; and failovers, counted once per config epoch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from exporter.address import RedisAddress, parse_address
+from exporter.config import Credentials, Target
+from exporter.connection import make_client
+from exporter.poller import NodeSpec
+from exporter.snapshot import GroupState, NodeSnapshot
+from exporter.sources.sentinel import decode
+
+log = logging.getLogger("exporter.discovery")
+
+EVENTS = ("+switch-master", "+sdown", "-sdown", "+odown", "+failover-end", "+slave", "+sentinel")
+
+
+def _address(host: str, port: str) -> RedisAddress | None:
+    try:
+        return parse_address(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}")
+    except ValueError:
+        return None
+
+
+def derive_nodes(
+    static: Iterable[Target],
+    seeds: Iterable[Target],
+    sentinels: Iterable[NodeSnapshot],
+    previous: Mapping[str, NodeSpec],
+    *,
+    only: frozenset[str],
+    data_credentials: Credentials,
+    sentinel_credentials: Credentials,
+) -> dict[str, NodeSpec]:
+    """The full node set. A group no answering Sentinel reports keeps its previous nodes,
+    so a Sentinel outage never makes the exporter forget the data nodes."""
+    static_by_instance = {t.address.instance: t for t in static}
+    seeds_by_instance = {t.address.instance: t for t in seeds}
+    members: dict[str, tuple[RedisAddress, str, str]] = {}  # instance -> (addr, kind, group)
+    reported: set[str] = set()
+    for snap in sentinels:
+        if not (snap.up and snap.kind == "sentinel"):
+            continue
+        for view in snap.sentinel_groups:
+            if only and view.name not in only:
+                continue
+            reported.add(view.name)
+            entries = [(view.master, "data")]
+            entries += [(r, "data") for r in view.replicas]
+            entries += [(s, "sentinel") for s in view.sentinels]
+            for entry, kind in entries:
+                addr = _address(entry.get("ip", ""), entry.get("port", ""))
+                if addr is not None:
+                    members.setdefault(addr.instance, (addr, kind, view.name))
+            members.setdefault(snap.instance, (parse_address(snap.instance), "sentinel", view.name))
+    groups_of: dict[str, set[str]] = {}
+    kinds: dict[str, str] = {}
+    addresses: dict[str, RedisAddress] = {}
+    for instance, (addr, kind, group) in members.items():
+        groups_of.setdefault(instance, set()).add(group)
+        kinds[instance], addresses[instance] = kind, addr
+    # A Sentinel monitors several groups: collect all of them.
+    for snap in sentinels:
+        if snap.up and snap.kind == "sentinel":
+            names = {v.name for v in snap.sentinel_groups if not only or v.name in only}
+            if names:
+                groups_of.setdefault(snap.instance, set()).update(names)
+                kinds[snap.instance] = "sentinel"
+                addresses.setdefault(snap.instance, parse_address(snap.instance))
+    for instance, spec in previous.items():
+        if spec.static or instance in groups_of:
+            continue
+        kept = [g for g in spec.groups if g not in reported]
+        if kept:
+            groups_of[instance] = set(kept)
+            kinds[instance], addresses[instance] = spec.kind, spec.address
+    out: dict[str, NodeSpec] = {}
+    for instance, target in seeds_by_instance.items():
+        out[instance] = NodeSpec(
+            target.address, target.credentials, "sentinel",
+            tuple(sorted(groups_of.get(instance, ()))), static=True,
+        )
+    for instance, target in static_by_instance.items():
+        if instance not in out:
+            out[instance] = NodeSpec(
+                target.address, target.credentials, "unknown",
+                tuple(sorted(groups_of.get(instance, ()))), static=True,
+            )
+    for instance, groups in groups_of.items():
+        if instance in out:
+            continue
+        sentinel = kinds[instance] == "sentinel"
+        out[instance] = NodeSpec(
+            addresses[instance],
+            sentinel_credentials if sentinel else data_credentials,
+            "sentinel" if sentinel else "data",
+            tuple(sorted(groups)),
+        )
+    return out
+
+
+def track_failovers(
+    groups: Mapping[str, GroupState], sentinels: Iterable[NodeSnapshot], now: float
+) -> dict[str, GroupState]:
+    """Count a failover when the highest config epoch any Sentinel reports for a group rises.
+
+    Every Sentinel announces the same failover; they all carry the same new epoch, so taking
+    the maximum counts it once. The first epoch seen is a baseline, not a failover.
+    """
+    best: dict[str, tuple[int, str]] = {}
+    for snap in sentinels:
+        if not (snap.up and snap.kind == "sentinel"):
+            continue
+        for view in snap.sentinel_groups:
+            try:
+                epoch = int(view.master.get("config-epoch", ""))
+            except ValueError:
+                continue
+            if view.name not in best or epoch > best[view.name][0]:
+                best[view.name] = (epoch, view.master_address)
+    out = dict(groups)
+    for name, (epoch, address) in best.items():
+        state = out.get(name, GroupState(name))
+        if state.config_epoch is None:
+            out[name] = GroupState(name, state.failovers, epoch, state.last_failover_at, address)
+        elif epoch > state.config_epoch:
+            log.info("failover of %s observed: master is now %s (epoch %d)", name, address, epoch)
+            out[name] = GroupState(name, state.failovers + 1, epoch, now, address)
+        elif address != state.master_address:
+            out[name] = GroupState(name, state.failovers, state.config_epoch,
+                                   state.last_failover_at, address)
+    return out
+
+
+class SentinelEvents:
+    """Subscribes to a Sentinel's event channels and calls `on_event` for each message."""
+
+    def __init__(
+        self,
+        spec: NodeSpec,
+        timeout: float,
+        max_backoff: float,
+        on_event: Callable[[str, str, str], None],
+    ) -> None:
+        self.spec = spec
+        self._timeout = timeout
+        self._max_backoff = max_backoff
+        self._ping_every = max_backoff / 4
+        self._on_event = on_event
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"events {self.spec.instance}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _listen(self, pubsub: PubSub) -> None:
+        """Deliver events; PING now and then, since an idle subscription cannot tell a
+        quiet Sentinel from a frozen one."""
+        last_heard = next_ping = time.monotonic()
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+            now = time.monotonic()
+            if message is not None:
+                last_heard = now
+                if message.get("type") == "message":
+                    self._on_event(self.spec.instance, decode(message["channel"]),
+                                   decode(message["data"]))
+            if now >= next_ping:
+                await pubsub.ping()
+                next_ping = now + self._ping_every
+            if now - last_heard > self._ping_every + self._timeout:
+                raise asyncio.TimeoutError("no reply to PING")
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            client: Redis | None = None
+            try:
+                client = make_client(self.spec.address, self.spec.credentials, self._timeout)
+                pubsub = client.pubsub()
+                async with pubsub:
+                    await pubsub.subscribe(*EVENTS)
+                    if failures:
+                        log.info("event subscription to %s restored", self.spec.instance)
+                    failures = 0
+                    # Resync after (re)subscribing: events may have passed while we were away.
+                    self._on_event(self.spec.instance, "subscribed", "")
+                    await self._listen(pubsub)
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                failures += 1
+                level = logging.WARNING if failures == 1 else logging.DEBUG
+                log.log(level, "event subscription to %s lost: %s", self.spec.instance,
+                        type(exc).__name__)
+            finally:
+                if client is not None:
+                    with contextlib.suppress(Exception):
+                        await client.aclose()
+            delay = min(0.5 * 2 ** (failures - 1), self._max_backoff) * random.uniform(0.8, 1.2)
+            await asyncio.sleep(delay)
+

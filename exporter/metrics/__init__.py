@@ -1,0 +1,1 @@
+"""Snapshot -> metric families. Pure functions: no I/O, no clocks except where passed in."""

@@ -1,0 +1,1 @@
+"""Redis I/O and reply parsing, one module per command family."""

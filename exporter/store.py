@@ -1,0 +1,52 @@
+"""The latest snapshot of every node and the state of every Sentinel group.
+
+Snapshots are replaced whole, so a concurrent scrape never sees half a poll; `generation`
+changes with every replacement so renderers know when their cache is out of date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from exporter.snapshot import GroupState, NodeSnapshot
+
+
+class Store:
+    def __init__(self, interval: float, stale_after_intervals: float = 3.0) -> None:
+        self.interval = interval
+        self.stale_after = interval * stale_after_intervals
+        self._nodes: dict[str, NodeSnapshot] = {}
+        self._groups: dict[str, GroupState] = {}
+        self.generation = 0
+        self.expected: frozenset[str] = frozenset()
+
+    @property
+    def nodes(self) -> Mapping[str, NodeSnapshot]:
+        return self._nodes
+
+    @property
+    def groups(self) -> Mapping[str, GroupState]:
+        return self._groups
+
+    def put(self, snap: NodeSnapshot) -> None:
+        self._nodes[snap.instance] = snap
+        self.generation += 1
+
+    def remove(self, instance: str) -> None:
+        if self._nodes.pop(instance, None) is not None:
+            self.generation += 1
+
+    def set_groups(self, groups: Mapping[str, GroupState]) -> None:
+        if groups != self._groups:
+            self._groups = dict(groups)
+            self.generation += 1
+
+    def is_fresh(self, snap: NodeSnapshot, now: float) -> bool:
+        """Data older than the stale limit is dropped so Prometheus marks it stale."""
+        return snap.last_success_at is not None and now - snap.last_success_at <= self.stale_after
+
+    def ready(self) -> bool:
+        """Every node we were asked to poll has been polled at least once."""
+        return all(
+            instance in self._nodes and self._nodes[instance].polled for instance in self.expected
+        )

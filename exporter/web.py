@@ -1,0 +1,70 @@
+"""Starlette routes: `/metrics` (cached render, gzip and OpenMetrics on request), `/health`,
+`/ready` and the landing page `/`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from exporter.exposition import OPENMETRICS_TYPE, TEXT_TYPE
+from exporter.landing import render_landing
+from exporter.runtime import Runtime
+
+
+def _wants_openmetrics(accept: str) -> bool:
+    for part in accept.split(","):
+        media, _, params = part.strip().partition(";")
+        if media.strip() == "application/openmetrics-text":
+            # Prometheus offers several versions; we speak 1.0.0 (0.0.1 is the same text).
+            return "q=0" not in params.replace(" ", "").split(";")
+    return False
+
+
+def _wants_gzip(accept_encoding: str) -> bool:
+    return any(p.strip().split(";")[0] == "gzip" for p in accept_encoding.split(","))
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    async def metrics(request: Request) -> Response:
+        openmetrics = _wants_openmetrics(request.headers.get("accept", ""))
+        compress = _wants_gzip(request.headers.get("accept-encoding", ""))
+        body = runtime.renderer.render(openmetrics=openmetrics, compress=compress)
+        headers = {"Vary": "Accept, Accept-Encoding"}
+        if compress:
+            headers["Content-Encoding"] = "gzip"
+        return Response(body, headers=headers,
+                        media_type=OPENMETRICS_TYPE if openmetrics else TEXT_TYPE)
+
+    async def health(request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def ready(request: Request) -> Response:
+        if runtime.store.ready():
+            return PlainTextResponse("ready\n")
+        return PlainTextResponse("not ready: some nodes have not been polled yet\n", status_code=503)
+
+    async def index(request: Request) -> Response:
+        return HTMLResponse(render_landing(runtime.store))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    return Starlette(
+        routes=[
+            Route("/", index),
+            Route("/metrics", metrics),
+            Route("/health", health),
+            Route("/ready", ready),
+        ],
+        lifespan=lifespan,
+    )
