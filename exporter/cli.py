@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
 import logging
+import secrets
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -50,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Prometheus exporter for Redis masters, replicas and Sentinels.",
     )
     parser.add_argument("--version", action="version", version=f"redis-ha-exporter {__version__}")
-    parser.add_argument("command", nargs="?", default="run", choices=["run", "check-config", "demo"])
+    parser.add_argument(
+        "command", nargs="?", default="run", choices=["run", "check-config", "demo"]
+    )
     for name, (flag, envs) in SOURCES.items():
         if name not in _HELP:
             continue
@@ -62,8 +64,12 @@ def _parser() -> argparse.ArgumentParser:
             default=argparse.SUPPRESS,
             help=_HELP[name] + env_note,
         )
-    parser.add_argument("--demo-flavor", choices=["auto", "redis", "valkey"], default="auto",
-                        help="server binaries for `demo` (default: redis if installed)")
+    parser.add_argument(
+        "--demo-flavor",
+        choices=["auto", "redis", "valkey"],
+        default="auto",
+        help="server binaries for `demo` (default: redis if installed)",
+    )
     return parser
 
 
@@ -88,19 +94,22 @@ class _Redactor(logging.Filter):
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps({
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        })
+        return json.dumps(
+            {
+                "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "msg": record.getMessage(),
+            }
+        )
 
 
 def setup_logging(level: str, fmt: str, secrets: Sequence[str]) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_Redactor(secrets))
     handler.setFormatter(
-        _JsonFormatter() if fmt == "json"
+        _JsonFormatter()
+        if fmt == "json"
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()
@@ -127,8 +136,13 @@ def serve(settings: Settings) -> int:
     host, port = split_listen_address(settings.listen_address)
     runtime = Runtime(settings)
     config = uvicorn.Config(
-        create_app(runtime), host=host, port=port, log_config=None, access_log=False,
-        lifespan="on", timeout_graceful_shutdown=10,
+        create_app(runtime),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
     )
     log.info("redis-ha-exporter %s listening on http://%s:%d/", __version__, host, port)
     asyncio.run(uvicorn.Server(config).serve())
@@ -141,26 +155,38 @@ def _demo(settings_flags: dict[str, Any], flavor: str) -> int:
     flavors = localtopology.available_flavors()
     chosen = flavors[0] if flavor == "auto" and flavors else flavor
     if chosen not in flavors:
-        print(f"demo: no {chosen if flavor != 'auto' else 'redis-server or valkey-server'} "
-              "binary found; run `make demo` to install one", file=sys.stderr)
+        print(
+            f"demo: no {chosen if flavor != 'auto' else 'redis-server or valkey-server'} "
+            "binary found; run `make demo` to install one",
+            file=sys.stderr,
+        )
         return 1
     password = "demo-" + secrets.token_hex(8)
     with tempfile.TemporaryDirectory(prefix="redis-ha-demo-") as tmp:
-        print(f"demo: starting a master, 2 replicas and 3 Sentinels ({chosen}) in {tmp} ...",
-              flush=True)
-        topo = localtopology.Topology(chosen, Path(tmp), password=password)  # type: ignore[arg-type]
+        print(
+            f"demo: starting a master, 2 replicas and 3 Sentinels ({chosen}) in {tmp} ...",
+            flush=True,
+        )
+        topo = localtopology.Topology(chosen, Path(tmp), password=password)
         with topo.start():
             sentinels = [s.address for s in topo.sentinels]
-            flags = {"poll_interval": 2.0, "poll_timeout": 1.0, **settings_flags,
-                     "sentinel_addr": sentinels, "redis_password": SecretStr(password)}
+            flags = {
+                "poll_interval": 2.0,
+                "poll_timeout": 1.0,
+                **settings_flags,
+                "sentinel_addr": sentinels,
+                "redis_password": SecretStr(password),
+            }
             settings = load_settings(flags)
             setup_logging(settings.log_level, settings.log_format, secrets_of(settings))
             host, port = split_listen_address(settings.listen_address)
             shown = "localhost" if host in ("0.0.0.0", "::") else host
             print(f"demo: Sentinels at {', '.join(sentinels)}; the exporter only knows these.")
             print(f"demo: open http://{shown}:{port}/ and http://{shown}:{port}/metrics")
-            print(f"demo: trigger a failover with: redis-cli -p {topo.sentinels[0].port} "
-                  "SENTINEL FAILOVER mymaster   (or `make failover`)")
+            print(
+                f"demo: trigger a failover with: redis-cli -p {topo.sentinels[0].port} "
+                "SENTINEL FAILOVER mymaster   (or `make failover`)"
+            )
             print("demo: Ctrl-C stops the exporter and every server.", flush=True)
             marker = Path(tempfile.gettempdir()) / "redis-ha-demo.sentinel"
             marker.write_text(str(topo.sentinels[0].port))
@@ -177,9 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.pop("command")
     flavor = args.pop("demo_flavor")
     if "redis_password" in args or "sentinel_password" in args:
-        print("warning: a password given as a flag is visible to other users in the process "
-              "list; use REDIS_PASSWORD / REDIS_SENTINEL_PASSWORD or a password file",
-              file=sys.stderr)
+        print(
+            "warning: a password given as a flag is visible to other users in the process "
+            "list; use REDIS_PASSWORD / REDIS_SENTINEL_PASSWORD or a password file",
+            file=sys.stderr,
+        )
     if command == "demo":
         return _demo(args, flavor)
     try:

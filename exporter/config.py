@@ -13,8 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic import model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -213,7 +220,9 @@ class Settings(BaseSettings):
         """Static data-node targets (flags/env and YAML `targets:`), deduplicated by address."""
         default = Credentials(self.redis_user, self._password("redis"))
         seen: dict[str, Target] = {}
-        for text in self.redis_addr or ([] if self.targets or self.sentinel_addr else [DEFAULT_TARGET]):
+        for text in self.redis_addr or (
+            [] if self.targets or self.sentinel_addr else [DEFAULT_TARGET]
+        ):
             addr = parse_address(text)
             seen.setdefault(addr.instance, Target(addr, _url_credentials(addr, default)))
         for entry in self.targets:
@@ -312,15 +321,19 @@ class _YamlSource(PydanticBaseSettingsSource):
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(
-                [f"--config-file (REDIS_EXPORTER_CONFIG_FILE): cannot read {str(path)!r}: "
-                 f"{exc.strerror}"]
+                [
+                    f"--config-file (REDIS_EXPORTER_CONFIG_FILE): cannot read {str(path)!r}: "
+                    f"{exc.strerror}"
+                ]
             ) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""
             raise ConfigError(
-                [f"--config-file (REDIS_EXPORTER_CONFIG_FILE): {str(path)!r} is not valid "
-                 f"YAML{where}"]
+                [
+                    f"--config-file (REDIS_EXPORTER_CONFIG_FILE): {str(path)!r} is not valid "
+                    f"YAML{where}"
+                ]
             ) from None
         if data is None:
             return {}

@@ -3,6 +3,8 @@ no hidden retries (the poller owns backoff), and replies left raw for our parser
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import Connection, UnixDomainSocketConnection
 from redis.asyncio.retry import Retry
@@ -21,7 +23,7 @@ CLIENT_NAME = "redis-ha-exporter"
 
 def make_client(address: RedisAddress, credentials: Credentials, timeout: float) -> Redis:
     """A client whose pool holds at most one connection, reused across polls."""
-    common: dict[str, object] = {
+    common: dict[str, Any] = {
         "username": credentials.username,
         "password": credentials.password.get_secret_value() if credentials.password else None,
         "socket_timeout": timeout,

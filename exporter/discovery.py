@@ -88,14 +88,20 @@ def derive_nodes(
     out: dict[str, NodeSpec] = {}
     for instance, target in seeds_by_instance.items():
         out[instance] = NodeSpec(
-            target.address, target.credentials, "sentinel",
-            tuple(sorted(groups_of.get(instance, ()))), static=True,
+            target.address,
+            target.credentials,
+            "sentinel",
+            tuple(sorted(groups_of.get(instance, ()))),
+            static=True,
         )
     for instance, target in static_by_instance.items():
         if instance not in out:
             out[instance] = NodeSpec(
-                target.address, target.credentials, "unknown",
-                tuple(sorted(groups_of.get(instance, ()))), static=True,
+                target.address,
+                target.credentials,
+                "unknown",
+                tuple(sorted(groups_of.get(instance, ()))),
+                static=True,
             )
     for instance, groups in groups_of.items():
         if instance in out:
@@ -138,8 +144,9 @@ def track_failovers(
             log.info("failover of %s observed: master is now %s (epoch %d)", name, address, epoch)
             out[name] = GroupState(name, state.failovers + 1, epoch, now, address)
         elif address != state.master_address:
-            out[name] = GroupState(name, state.failovers, state.config_epoch,
-                                   state.last_failover_at, address)
+            out[name] = GroupState(
+                name, state.failovers, state.config_epoch, state.last_failover_at, address
+            )
     return out
 
 
@@ -179,13 +186,14 @@ class SentinelEvents:
             if message is not None:
                 last_heard = now
                 if message.get("type") == "message":
-                    self._on_event(self.spec.instance, decode(message["channel"]),
-                                   decode(message["data"]))
+                    self._on_event(
+                        self.spec.instance, decode(message["channel"]), decode(message["data"])
+                    )
             if now >= next_ping:
                 await pubsub.ping()
                 next_ping = now + self._ping_every
             if now - last_heard > self._ping_every + self._timeout:
-                raise asyncio.TimeoutError("no reply to PING")
+                raise TimeoutError("no reply to PING")
 
     async def _run(self) -> None:
         failures = 0
@@ -202,15 +210,18 @@ class SentinelEvents:
                     # Resync after (re)subscribing: events may have passed while we were away.
                     self._on_event(self.spec.instance, "subscribed", "")
                     await self._listen(pubsub)
-            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, RedisError, OSError) as exc:
                 failures += 1
                 level = logging.WARNING if failures == 1 else logging.DEBUG
-                log.log(level, "event subscription to %s lost: %s", self.spec.instance,
-                        type(exc).__name__)
+                log.log(
+                    level,
+                    "event subscription to %s lost: %s",
+                    self.spec.instance,
+                    type(exc).__name__,
+                )
             finally:
                 if client is not None:
                     with contextlib.suppress(Exception):
                         await client.aclose()
             delay = min(0.5 * 2 ** (failures - 1), self._max_backoff) * random.uniform(0.8, 1.2)
             await asyncio.sleep(delay)
-

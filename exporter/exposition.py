@@ -40,12 +40,17 @@ def _escape_help(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n")
 
 
+def _format(value: float) -> str:
+    text: str = floatToGoString(value)  # type: ignore[no-untyped-call]
+    return text
+
+
 def sample_lines(family: Family, samples: Iterable[Sample]) -> str:
     out = []
     for s in samples:
         labels = ",".join(f'{k}="{_escape_label(v)}"' for k, v in s.labels)
         body = f"{{{labels}}}" if labels else ""
-        out.append(f"{family.name}{s.suffix}{body} {floatToGoString(s.value)}\n")
+        out.append(f"{family.name}{s.suffix}{body} {_format(s.value)}\n")
     return "".join(out)
 
 
@@ -99,7 +104,11 @@ def _from_client(metric: Metric) -> Family:
     name = metric.name + ("_total" if metric.type == "counter" else "")
     fam = Family(name, "untyped" if metric.type == "unknown" else metric.type, metric.documentation)  # type: ignore[arg-type]
     for s in metric.samples:
-        suffix = s.name.removeprefix(name) if s.name.startswith(name) else s.name.removeprefix(metric.name)
+        suffix = (
+            s.name.removeprefix(name)
+            if s.name.startswith(name)
+            else s.name.removeprefix(metric.name)
+        )
         fam.samples.append(Sample(suffix, tuple(sorted(s.labels.items())), s.value))
     return fam
 
@@ -111,8 +120,11 @@ class Renderer:
         self.store = store
         self._nodes: dict[str, tuple[NodeSnapshot, bool, list[Fragment]]] = {}
         self._body: dict[tuple[bool, bool], tuple[object, bytes]] = {}
-        self._runtime = [ProcessCollector(registry=None), PlatformCollector(registry=None),
-                         GCCollector(registry=_NoRegistry())]
+        self._runtime = [
+            ProcessCollector(registry=None),
+            PlatformCollector(registry=None),
+            GCCollector(registry=_NoRegistry()),  # type: ignore[arg-type]
+        ]
         self.renders = 0
 
     def _node(self, snap: NodeSnapshot, fresh: bool, now: float) -> list[Fragment]:
@@ -125,8 +137,14 @@ class Renderer:
 
     def _global(self) -> list[Fragment]:
         b = FamilyBuilder(None)
-        b.add(n.BUILD_INFO, 1, version=__version__, commit_sha="", build_date="",
-              python_version=platform.python_version())
+        b.add(
+            n.BUILD_INFO,
+            1,
+            version=__version__,
+            commit_sha="",
+            build_date="",
+            python_version=platform.python_version(),
+        )
         b.add(n.TARGET_SCRAPE_ERRORS, 0)
         families = b.build()
         for collector in self._runtime:

@@ -34,7 +34,8 @@ def _nodes_table(nodes: list[NodeSnapshot], now: float) -> str:
     for s in nodes:
         rows.append(
             "<tr>"
-            f"<td>{escape(s.instance)}</td><td>{escape(s.kind)}</td><td>{escape(s.role or '-')}</td>"
+            f"<td>{escape(s.instance)}</td><td>{escape(s.kind)}</td>"
+            f"<td>{escape(s.role or '-')}</td>"
             f"<td>{escape(','.join(s.groups) or '-')}</td>"
             f"<td>{_state(s.up) if s.polled else 'not yet polled'}</td>"
             f"<td>{_age(s.polled_at if s.polled else None, now)}</td>"
@@ -79,8 +80,10 @@ def _group_section(store: Store, name: str, now: float) -> str:
     masters = [s for s in data if s.up and s.role == "master"]
     replicas = [s for s in data if s not in masters]
     views = master_views(name, nodes)
-    last = "none seen" if state.last_failover_at is None else time.strftime(
-        "%Y-%m-%d %H:%M:%S UTC", time.gmtime(state.last_failover_at)
+    last = (
+        "none seen"
+        if state.last_failover_at is None
+        else time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(state.last_failover_at))
     )
     master_txt = ", ".join(escape(m.instance) for m in masters) or '<span class="down">none</span>'
     sentinel_rows = "".join(
@@ -97,7 +100,8 @@ def _group_section(store: Store, name: str, now: float) -> str:
         "<th>lag (bytes)</th></tr>"
         + _replica_rows(masters[0] if masters else None, sorted(replicas, key=lambda s: s.instance))
         + "</table><table><tr><th>sentinel</th><th>state</th><th>names master</th></tr>"
-        + sentinel_rows + "</table>"
+        + sentinel_rows
+        + "</table>"
     )
 
 

@@ -135,8 +135,10 @@ class NodePoller:
         interval = self.settings.interval
         if ok:
             return interval
-        backoff = min(interval * 2 ** (self._failures - 1), interval * self.settings.max_backoff_intervals)
-        return backoff * random.uniform(0.8, 1.2)
+        backoff = min(
+            interval * 2 ** (self._failures - 1), interval * self.settings.max_backoff_intervals
+        )
+        return float(backoff * random.uniform(0.8, 1.2))
 
     async def _run(self) -> None:
         await self._sleep(self._initial_offset())
@@ -181,12 +183,12 @@ class NodePoller:
                     )
                 if not self._connected:
                     t0 = time.monotonic()
-                    await self._client.execute_command("PING")
+                    await self._client.execute_command("PING")  # type: ignore[no-untyped-call]
                     connect_time = time.monotonic() - t0
                     self._connected = True
                     self._refused.clear()
                 snap = await self._poll_node(self._client, prev)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RedisError, OSError) as exc:
             return await self._failed(exc, prev, started_wall, started)
         duration = time.monotonic() - started
         if self._failures:
@@ -273,8 +275,10 @@ class NodePoller:
                 self._refused.add(family)
                 log.info(
                     "node %s refused %s (%s); polling it without %s from now on",
-                    self.spec.instance, family.upper(),
-                    describe_error(ResponseError(message), 0, self._secrets), family.upper(),
+                    self.spec.instance,
+                    family.upper(),
+                    describe_error(ResponseError(message), 0, self._secrets),
+                    family.upper(),
                 )
         self._version = version_tuple(field(reply.info, "redis_version")) or self._version
         run_id = field(reply.info, "run_id")

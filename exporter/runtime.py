@@ -47,15 +47,21 @@ class Runtime:
         self._rediscover()
         log.info(
             "polling %d static target(s) and %d Sentinel(s) every %gs",
-            len(self._static), len(self._seeds), self.poll.interval,
+            len(self._static),
+            len(self._seeds),
+            self.poll.interval,
         )
 
     async def stop(self) -> None:
         pollers, watchers = list(self.pollers.values()), list(self._watchers.values())
         self.pollers.clear()
         self._watchers.clear()
-        await asyncio.gather(*(p.stop() for p in pollers), *(w.stop() for w in watchers),
-                             *self._stopping, return_exceptions=True)
+        await asyncio.gather(
+            *(p.stop() for p in pollers),
+            *(w.stop() for w in watchers),
+            *self._stopping,
+            return_exceptions=True,
+        )
 
     # -- callbacks -------------------------------------------------------------------
 
@@ -91,12 +97,18 @@ class Runtime:
         # Only Sentinels given with --sentinel-addr, and those they name, steer discovery; a
         # Sentinel listed as a plain --redis-addr target is just polled.
         sentinels = [
-            s for s in self.store.nodes.values()
-            if s.kind == "sentinel" and (s.instance in self._seed_instances
-                                         or not self.specs.get(s.instance, _STATIC).static)
+            s
+            for s in self.store.nodes.values()
+            if s.kind == "sentinel"
+            and (
+                s.instance in self._seed_instances or not self.specs.get(s.instance, _STATIC).static
+            )
         ]
         specs = derive_nodes(
-            self._static, self._seeds, sentinels, self.specs,
+            self._static,
+            self._seeds,
+            sentinels,
+            self.specs,
             only=self._only,
             data_credentials=self._data_creds,
             sentinel_credentials=self._sentinel_creds,
@@ -116,9 +128,9 @@ class Runtime:
     def _reconcile(self, specs: dict[str, NodeSpec]) -> None:
         for instance in set(self.pollers) - set(specs):
             log.info("node %s is no longer part of the topology; dropping its series", instance)
-            poller = self.pollers.pop(instance)
+            gone = self.pollers.pop(instance)
             self.store.remove(instance)
-            task = asyncio.create_task(poller.stop())
+            task = asyncio.create_task(gone.stop())
             self._stopping.add(task)
             task.add_done_callback(self._stopping.discard)
             watcher = self._watchers.pop(instance, None)
@@ -132,14 +144,19 @@ class Runtime:
             poller = self.pollers.get(instance)
             if poller is None:
                 if self.store.nodes:
-                    log.info("discovered %s node %s (%s)", spec.kind, instance,
-                             ",".join(spec.groups) or "static")
+                    log.info(
+                        "discovered %s node %s (%s)",
+                        spec.kind,
+                        instance,
+                        ",".join(spec.groups) or "static",
+                    )
                 poller = self.pollers[instance] = NodePoller(spec, self.poll, self._on_snapshot)
                 poller.start()
             elif poller.spec != spec:
                 poller.update(spec)
             if spec.kind == "sentinel" and instance not in self._watchers:
-                watcher = SentinelEvents(spec, self.poll.timeout,
-                                         max(self.poll.interval, 1.0) * 4, self._on_event)
+                watcher = SentinelEvents(
+                    spec, self.poll.timeout, max(self.poll.interval, 1.0) * 4, self._on_event
+                )
                 self._watchers[instance] = watcher
                 watcher.start()

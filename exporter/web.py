@@ -37,8 +37,9 @@ def create_app(runtime: Runtime) -> Starlette:
         headers = {"Vary": "Accept, Accept-Encoding"}
         if compress:
             headers["Content-Encoding"] = "gzip"
-        return Response(body, headers=headers,
-                        media_type=OPENMETRICS_TYPE if openmetrics else TEXT_TYPE)
+        return Response(
+            body, headers=headers, media_type=OPENMETRICS_TYPE if openmetrics else TEXT_TYPE
+        )
 
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok\n")
@@ -46,7 +47,9 @@ def create_app(runtime: Runtime) -> Starlette:
     async def ready(request: Request) -> Response:
         if runtime.store.ready():
             return PlainTextResponse("ready\n")
-        return PlainTextResponse("not ready: some nodes have not been polled yet\n", status_code=503)
+        return PlainTextResponse(
+            "not ready: some nodes have not been polled yet\n", status_code=503
+        )
 
     async def index(request: Request) -> Response:
         return HTMLResponse(render_landing(runtime.store))

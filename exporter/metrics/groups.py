@@ -1,9 +1,9 @@
 """Per Sentinel group, the exporter's own view across every polled node of the group.
 
-    redis_sentinel_group_masters{master_name="mymaster"} 1
-    redis_sentinel_group_sentinels_up{master_name="mymaster"} 3
-    redis_sentinel_group_master_agreement{master_name="mymaster"} 1
-    redis_sentinel_failovers_total{master_name="mymaster"} 2
+redis_sentinel_group_masters{master_name="mymaster"} 1
+redis_sentinel_group_sentinels_up{master_name="mymaster"} 3
+redis_sentinel_group_master_agreement{master_name="mymaster"} 1
+redis_sentinel_failovers_total{master_name="mymaster"} 2
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """INFO sections -> metric families, with redis_exporter's names and unit conversions.
 
-    redis_memory_used_bytes{instance="10.0.0.1:6379"} 2.41552e+06
-    redis_commands_total{cmd="config|get",instance="10.0.0.1:6379"} 2
-    redis_connected_slave_lag_bytes{instance="10.0.0.1:6379",slave_ip="10.0.0.2",slave_port="6379"} 0
-    redis_db_keys{db="db0",instance="10.0.0.1:6379"} 3001
+redis_memory_used_bytes{instance="10.0.0.1:6379"} 2.41552e+06
+redis_commands_total{cmd="config|get",instance="10.0.0.1:6379"} 2
+redis_connected_slave_lag_bytes{instance="10.0.0.1:6379",slave_ip="10.0.0.2",slave_port="6379"} 0
+redis_db_keys{db="db0",instance="10.0.0.1:6379"} 3001
 """
 
 from __future__ import annotations
@@ -17,8 +17,14 @@ from exporter.sources.info import InfoSections, parse_kv_list, to_number
 _SPECIAL_SECTIONS = {"keyspace", "commandstats", "errorstats", "latencystats", "sentinel"}
 _SANITIZE = re.compile(r"[^a-zA-Z0-9_]")
 _MAPPED: dict[str, n.MetricDef] = {
-    **{f: n.MetricDef(f"{n.NAMESPACE}_{m}", "gauge", f"INFO field {f}.") for f, m in n.INFO_GAUGES.items()},
-    **{f: n.MetricDef(f"{n.NAMESPACE}_{m}", "counter", f"INFO field {f}.") for f, m in n.INFO_COUNTERS.items()},
+    **{
+        f: n.MetricDef(f"{n.NAMESPACE}_{m}", "gauge", f"INFO field {f}.")
+        for f, m in n.INFO_GAUGES.items()
+    },
+    **{
+        f: n.MetricDef(f"{n.NAMESPACE}_{m}", "counter", f"INFO field {f}.")
+        for f, m in n.INFO_COUNTERS.items()
+    },
 }
 _SLAVE_LINE = re.compile(r"^slave\d+$")
 _MASTER_LINE = re.compile(r"^master\d+$")
@@ -54,9 +60,9 @@ def add_info(
             defn = _defn_for(field)
             if defn is None:
                 continue
-            value = to_number(raw)
-            if value is not None:
-                b.add(defn, value)
+            number = to_number(raw)
+            if number is not None:
+                b.add(defn, number)
     flat = {k: v for fields in info.values() for k, v in fields.items()}
     uptime = to_number(flat.get("uptime_in_seconds", ""))
     if uptime is not None:
@@ -66,8 +72,8 @@ def add_info(
     _replication(b, flat)
     _keyspace(b, info.get("keyspace", {}), databases)
     _commandstats(b, info.get("commandstats", {}), info.get("latencystats", {}))
-    for key, value in info.get("errorstats", {}).items():
-        count = to_number(parse_kv_list(value).get("count", ""))
+    for key, stat in info.get("errorstats", {}).items():
+        count = to_number(parse_kv_list(stat).get("count", ""))
         if key.startswith("errorstat_") and count is not None:
             b.add(n.ERRORS, count, err=key.removeprefix("errorstat_"))
     _sentinel_section(b, info.get("sentinel", {}))
@@ -96,7 +102,10 @@ def _instance_info(b: FamilyBuilder, flat: dict[str, str], master_name: str) -> 
 
 def _replication(b: FamilyBuilder, flat: dict[str, str]) -> None:
     if flat.get("role") == "slave":
-        master = {"master_host": flat.get("master_host", ""), "master_port": flat.get("master_port", "")}
+        master = {
+            "master_host": flat.get("master_host", ""),
+            "master_port": flat.get("master_port", ""),
+        }
         b.add(n.SLAVE_INFO, 1, **master, read_only=flat.get("slave_read_only", ""))
         link = flat.get("master_link_status", "")
         b.add(n.MASTER_LINK_UP, 1 if link == "up" else 0, **master)
@@ -105,9 +114,9 @@ def _replication(b: FamilyBuilder, flat: dict[str, str]) -> None:
             ("master_sync_in_progress", n.MASTER_SYNC),
             ("slave_repl_offset", n.SLAVE_REPL_OFFSET),
         ):
-            value = to_number(flat.get(field, ""))
-            if value is not None:
-                b.add(defn, value, **master)
+            number = to_number(flat.get(field, ""))
+            if number is not None:
+                b.add(defn, number, **master)
         # Redis only reports the field while the link is down.
         down = to_number(flat.get("master_link_down_since_seconds", "")) if link != "up" else 0.0
         if down is not None:
@@ -124,7 +133,9 @@ def _replication(b: FamilyBuilder, flat: dict[str, str]) -> None:
         if offset is not None:
             b.add(n.SLAVE_OFFSET, offset, slave_ip=ip, slave_port=port, slave_state=state)
             if master_offset is not None:
-                b.add(n.SLAVE_LAG_BYTES, max(master_offset - offset, 0), slave_ip=ip, slave_port=port)
+                b.add(
+                    n.SLAVE_LAG_BYTES, max(master_offset - offset, 0), slave_ip=ip, slave_port=port
+                )
         if lag is not None:
             b.add(n.SLAVE_LAG, lag, slave_ip=ip, slave_port=port, slave_state=state)
 
@@ -169,7 +180,10 @@ def _commandstats(b: FamilyBuilder, commandstats: dict[str, str] | object, laten
         calls_usec[cmd] = (calls, usec)
         b.add(n.COMMANDS, calls, cmd=cmd)
         b.add(n.COMMANDS_DURATION, usec / 1e6, cmd=cmd)
-        for field, defn in (("rejected_calls", n.COMMANDS_REJECTED), ("failed_calls", n.COMMANDS_FAILED)):
+        for field, defn in (
+            ("rejected_calls", n.COMMANDS_REJECTED),
+            ("failed_calls", n.COMMANDS_FAILED),
+        ):
             number = to_number(stats.get(field, ""))
             if number is not None:
                 b.add(defn, number, cmd=cmd)
@@ -202,10 +216,16 @@ def _sentinel_section(b: FamilyBuilder, section: dict[str, str] | object) -> Non
         if not _MASTER_LINE.match(key):
             continue
         master = parse_kv_list(value)
-        labels = {"master_name": master.get("name", ""), "master_address": master.get("address", "")}
+        labels = {
+            "master_name": master.get("name", ""),
+            "master_address": master.get("address", ""),
+        }
         status = master.get("status", "")
         b.add(n.SENTINEL_MASTER_STATUS, 1 if status == "ok" else 0, **labels, master_status=status)
-        for field, defn in (("slaves", n.SENTINEL_MASTER_SLAVES), ("sentinels", n.SENTINEL_MASTER_SENTINELS)):
+        for field, defn in (
+            ("slaves", n.SENTINEL_MASTER_SLAVES),
+            ("sentinels", n.SENTINEL_MASTER_SENTINELS),
+        ):
             number = to_number(master.get(field, ""))
             if number is not None:
                 b.add(defn, number, **labels)

@@ -214,125 +214,225 @@ def _d(name: str, mtype: MetricType, help_text: str) -> MetricDef:
 UP = _d("up", "gauge", "1 if the last poll of the node succeeded, 0 otherwise.")
 INSTANCE_INFO = _d("instance_info", "gauge", "Information about the Redis instance.")
 SLAVE_INFO = _d("slave_info", "gauge", "Information about the Redis replica.")
-START_TIME = _d("start_time_seconds", "gauge", "Start time of the Redis instance since unix epoch in seconds.")
+START_TIME = _d(
+    "start_time_seconds", "gauge", "Start time of the Redis instance since unix epoch in seconds."
+)
 LATEST_FORK = _d("latest_fork_seconds", "gauge", "Duration of the latest fork in seconds.")
 MASTER_LINK_UP = _d("master_link_up", "gauge", "1 if the replica's link to its master is up.")
-MASTER_LAST_IO = _d("master_last_io_seconds_ago", "gauge", "Seconds since the replica last heard from its master.")
+MASTER_LAST_IO = _d(
+    "master_last_io_seconds_ago", "gauge", "Seconds since the replica last heard from its master."
+)
 MASTER_SYNC = _d("master_sync_in_progress", "gauge", "1 while the replica syncs from its master.")
 MASTER_LINK_DOWN_SINCE = _d(
-    "master_link_down_since_seconds", "gauge",
+    "master_link_down_since_seconds",
+    "gauge",
     "Seconds the replica's link to its master has been down; 0 while it is up.",
 )
 SLAVE_REPL_OFFSET = _d("slave_repl_offset", "gauge", "Replication offset of the replica.")
-SLAVE_OFFSET = _d("connected_slave_offset_bytes", "gauge", "Replication offset of a connected replica, as seen by the master.")
-SLAVE_LAG = _d("connected_slave_lag_seconds", "gauge", "Seconds since the master last heard from a connected replica.")
+SLAVE_OFFSET = _d(
+    "connected_slave_offset_bytes",
+    "gauge",
+    "Replication offset of a connected replica, as seen by the master.",
+)
+SLAVE_LAG = _d(
+    "connected_slave_lag_seconds",
+    "gauge",
+    "Seconds since the master last heard from a connected replica.",
+)
 SLAVE_LAG_BYTES = _d(
-    "connected_slave_lag_bytes", "gauge",
+    "connected_slave_lag_bytes",
+    "gauge",
     "Bytes a connected replica is behind: master_repl_offset minus the replica's offset.",
 )
 DB_KEYS = _d("db_keys", "gauge", "Total number of keys by DB.")
 DB_KEYS_EXPIRING = _d("db_keys_expiring", "gauge", "Total number of expiring keys by DB.")
-DB_AVG_TTL = _d("db_avg_ttl_seconds", "gauge", "Average TTL of keys with an expiry, in seconds, by DB.")
+DB_AVG_TTL = _d(
+    "db_avg_ttl_seconds", "gauge", "Average TTL of keys with an expiry, in seconds, by DB."
+)
 DB_KEYS_CACHED = _d("db_keys_cached", "gauge", "Cached keys by DB (KeyDB).")
 COMMANDS = _d("commands_total", "counter", "Total number of calls per command.")
-COMMANDS_DURATION = _d("commands_duration_seconds_total", "counter", "Total time spent per command, in seconds.")
-COMMANDS_REJECTED = _d("commands_rejected_calls_total", "counter", "Calls rejected before execution, per command.")
-COMMANDS_FAILED = _d("commands_failed_calls_total", "counter", "Calls that failed during execution, per command.")
-LATENCY_PERCENTILES = _d("latency_percentiles_usec", "summary", "Latency percentiles per command, in microseconds.")
+COMMANDS_DURATION = _d(
+    "commands_duration_seconds_total", "counter", "Total time spent per command, in seconds."
+)
+COMMANDS_REJECTED = _d(
+    "commands_rejected_calls_total", "counter", "Calls rejected before execution, per command."
+)
+COMMANDS_FAILED = _d(
+    "commands_failed_calls_total", "counter", "Calls that failed during execution, per command."
+)
+LATENCY_PERCENTILES = _d(
+    "latency_percentiles_usec", "summary", "Latency percentiles per command, in microseconds."
+)
 ERRORS = _d("errors_total", "counter", "Total number of error replies per error type.")
 CONFIG_MAXMEMORY = _d("config_maxmemory", "gauge", "CONFIG maxmemory in bytes.")
 CONFIG_MAXCLIENTS = _d("config_maxclients", "gauge", "CONFIG maxclients.")
 CONFIG_IO_THREADS = _d("config_io_threads", "gauge", "CONFIG io-threads.")
 CONFIG_REPL_BACKLOG = _d("config_repl_backlog_size", "gauge", "CONFIG repl-backlog-size in bytes.")
 CONFIG_COBL_BYTES = _d(
-    "config_client_output_buffer_limit_bytes", "gauge", "CONFIG client-output-buffer-limit in bytes."
+    "config_client_output_buffer_limit_bytes",
+    "gauge",
+    "CONFIG client-output-buffer-limit in bytes.",
 )
 CONFIG_COBL_SECONDS = _d(
-    "config_client_output_buffer_limit_overcome_seconds", "gauge",
+    "config_client_output_buffer_limit_overcome_seconds",
+    "gauge",
     "CONFIG client-output-buffer-limit soft limit duration in seconds.",
 )
 SLOWLOG_LENGTH = _d("slowlog_length", "gauge", "Number of entries in the slowlog.")
 SLOWLOG_LAST_ID = _d("slowlog_last_id", "gauge", "Id of the newest slowlog entry.")
 SLOW_LAST_DURATION = _d(
-    "last_slow_execution_duration_seconds", "gauge", "Duration of the newest slowlog entry, in seconds."
+    "last_slow_execution_duration_seconds",
+    "gauge",
+    "Duration of the newest slowlog entry, in seconds.",
 )
-SLOWLOG_ENTRIES = _d("slowlog_entries_total", "counter", "Slowlog entries seen by the exporter, per command.")
+SLOWLOG_ENTRIES = _d(
+    "slowlog_entries_total", "counter", "Slowlog entries seen by the exporter, per command."
+)
 SLOWLOG_DURATION = _d(
-    "slowlog_duration_seconds_total", "counter", "Execution time of slowlog entries seen, per command, in seconds."
+    "slowlog_duration_seconds_total",
+    "counter",
+    "Execution time of slowlog entries seen, per command, in seconds.",
 )
 SLOWLOG_MISSED = _d(
-    "slowlog_entries_missed_total", "counter",
+    "slowlog_entries_missed_total",
+    "counter",
     "Slowlog entries that fell off the log between two polls and were never seen.",
 )
-LATENCY_SPIKE_LAST = _d("latency_spike_last", "gauge", "Unix time of the latest latency spike per event.")
+LATENCY_SPIKE_LAST = _d(
+    "latency_spike_last", "gauge", "Unix time of the latest latency spike per event."
+)
 LATENCY_SPIKE_DURATION = _d(
-    "latency_spike_duration_seconds", "gauge", "Duration of the latest latency spike per event, in seconds."
+    "latency_spike_duration_seconds",
+    "gauge",
+    "Duration of the latest latency spike per event, in seconds.",
 )
 KEY_GROUPS_DURATION = _d(
-    "last_key_groups_scrape_duration_milliseconds", "gauge",
-    "Duration of the last key group collection in milliseconds (always 0: key groups are not collected).",
+    "last_key_groups_scrape_duration_milliseconds",
+    "gauge",
+    "Duration of the last key group collection in milliseconds (always 0: not collected).",
 )
 
 SENTINEL_INFO_GAUGES = {
-    "sentinel_masters": _d("sentinel_masters", "gauge", "The number of masters this sentinel is watching."),
+    "sentinel_masters": _d(
+        "sentinel_masters", "gauge", "The number of masters this sentinel is watching."
+    ),
     "sentinel_tilt": _d("sentinel_tilt", "gauge", "1 while the Sentinel is in TILT mode."),
     "sentinel_tilt_since_seconds": _d(
-        "sentinel_tilt_since_seconds", "gauge", "Seconds since TILT mode started, -1 when not in TILT."
+        "sentinel_tilt_since_seconds",
+        "gauge",
+        "Seconds since TILT mode started, -1 when not in TILT.",
     ),
-    "sentinel_total_tilt": _d("sentinel_total_tilt", "counter", "Times this Sentinel entered TILT mode."),
-    "sentinel_running_scripts": _d("sentinel_running_scripts", "gauge", "Number of scripts in execution right now."),
-    "sentinel_scripts_queue_length": _d("sentinel_scripts_queue_length", "gauge", "Queue of user scripts to execute."),
-    "sentinel_simulate_failure_flags": _d("sentinel_simulate_failure_flags", "gauge", "Failure simulation flags."),
+    "sentinel_total_tilt": _d(
+        "sentinel_total_tilt", "counter", "Times this Sentinel entered TILT mode."
+    ),
+    "sentinel_running_scripts": _d(
+        "sentinel_running_scripts", "gauge", "Number of scripts in execution right now."
+    ),
+    "sentinel_scripts_queue_length": _d(
+        "sentinel_scripts_queue_length", "gauge", "Queue of user scripts to execute."
+    ),
+    "sentinel_simulate_failure_flags": _d(
+        "sentinel_simulate_failure_flags", "gauge", "Failure simulation flags."
+    ),
 }
-SENTINEL_MASTER_STATUS = _d("sentinel_master_status", "gauge", "1 if the Sentinel sees the master as ok.")
-SENTINEL_MASTER_SLAVES = _d("sentinel_master_slaves", "gauge", "The number of replicas of the master.")
-SENTINEL_MASTER_SENTINELS = _d("sentinel_master_sentinels", "gauge", "The number of sentinels monitoring this master.")
-SENTINEL_CKQUORUM = _d("sentinel_master_ckquorum_status", "gauge", "1 if SENTINEL CKQUORUM succeeds for the master.")
-SENTINEL_OK_SENTINELS = _d(
-    "sentinel_master_ok_sentinels", "gauge", "Sentinels monitoring this master that are not down, this one included."
+SENTINEL_MASTER_STATUS = _d(
+    "sentinel_master_status", "gauge", "1 if the Sentinel sees the master as ok."
 )
-SENTINEL_OK_SLAVES = _d("sentinel_master_ok_slaves", "gauge", "Replicas of the master that are not down.")
+SENTINEL_MASTER_SLAVES = _d(
+    "sentinel_master_slaves", "gauge", "The number of replicas of the master."
+)
+SENTINEL_MASTER_SENTINELS = _d(
+    "sentinel_master_sentinels", "gauge", "The number of sentinels monitoring this master."
+)
+SENTINEL_CKQUORUM = _d(
+    "sentinel_master_ckquorum_status", "gauge", "1 if SENTINEL CKQUORUM succeeds for the master."
+)
+SENTINEL_OK_SENTINELS = _d(
+    "sentinel_master_ok_sentinels",
+    "gauge",
+    "Sentinels monitoring this master that are not down, this one included.",
+)
+SENTINEL_OK_SLAVES = _d(
+    "sentinel_master_ok_slaves", "gauge", "Replicas of the master that are not down."
+)
 # SENTINEL MASTERS field -> metric
 SENTINEL_MASTER_SETTINGS = {
     "quorum": _d("sentinel_master_setting_ckquorum", "gauge", "Quorum configured for the master."),
-    "failover-timeout": _d("sentinel_master_setting_failover_timeout", "gauge", "failover-timeout for the master, in ms."),
-    "parallel-syncs": _d("sentinel_master_setting_parallel_syncs", "gauge", "parallel-syncs for the master."),
-    "down-after-milliseconds": _d(
-        "sentinel_master_setting_down_after_milliseconds", "gauge", "down-after-milliseconds for the master."
+    "failover-timeout": _d(
+        "sentinel_master_setting_failover_timeout",
+        "gauge",
+        "failover-timeout for the master, in ms.",
     ),
-    "config-epoch": _d("sentinel_master_config_epoch", "gauge", "Config epoch of the master as seen by the Sentinel."),
+    "parallel-syncs": _d(
+        "sentinel_master_setting_parallel_syncs", "gauge", "parallel-syncs for the master."
+    ),
+    "down-after-milliseconds": _d(
+        "sentinel_master_setting_down_after_milliseconds",
+        "gauge",
+        "down-after-milliseconds for the master.",
+    ),
+    "config-epoch": _d(
+        "sentinel_master_config_epoch",
+        "gauge",
+        "Config epoch of the master as seen by the Sentinel.",
+    ),
 }
 SENTINEL_LAST_OK_PING = _d(
-    "sentinel_master_last_ok_ping_reply_seconds", "gauge", "Seconds since the master last answered a PING."
+    "sentinel_master_last_ok_ping_reply_seconds",
+    "gauge",
+    "Seconds since the master last answered a PING.",
 )
 
 # Our own HA view, across the nodes of one Sentinel group.
 SENTINEL_FAILOVERS = _d(
-    "sentinel_failovers_total", "counter", "Failovers observed per Sentinel group, counted once per config epoch."
+    "sentinel_failovers_total",
+    "counter",
+    "Failovers observed per Sentinel group, counted once per config epoch.",
 )
-GROUP_MASTERS = _d("sentinel_group_masters", "gauge", "Polled nodes of the group reporting role master (2+ is split brain).")
-GROUP_REPLICAS_UP = _d("sentinel_group_replicas_up", "gauge", "Replicas of the group that answered the last poll.")
-GROUP_SENTINELS_UP = _d("sentinel_group_sentinels_up", "gauge", "Sentinels of the group that answered the last poll.")
+GROUP_MASTERS = _d(
+    "sentinel_group_masters",
+    "gauge",
+    "Polled nodes of the group reporting role master (2+ is split brain).",
+)
+GROUP_REPLICAS_UP = _d(
+    "sentinel_group_replicas_up", "gauge", "Replicas of the group that answered the last poll."
+)
+GROUP_SENTINELS_UP = _d(
+    "sentinel_group_sentinels_up", "gauge", "Sentinels of the group that answered the last poll."
+)
 GROUP_AGREEMENT = _d(
-    "sentinel_group_master_agreement", "gauge", "1 if every answering Sentinel names the same master address."
+    "sentinel_group_master_agreement",
+    "gauge",
+    "1 if every answering Sentinel names the same master address.",
 )
 GROUP_LAST_FAILOVER = _d(
-    "sentinel_group_last_failover_timestamp_seconds", "gauge", "Unix time the exporter last saw a failover of the group."
+    "sentinel_group_last_failover_timestamp_seconds",
+    "gauge",
+    "Unix time the exporter last saw a failover of the group.",
 )
 
 # Exporter self-metrics.
 LAST_SCRAPE_DURATION = _d(
-    "exporter_last_scrape_duration_seconds", "gauge", "Duration of the last poll of the node, in seconds."
+    "exporter_last_scrape_duration_seconds",
+    "gauge",
+    "Duration of the last poll of the node, in seconds.",
 )
 LAST_SCRAPE_CONNECT = _d(
-    "exporter_last_scrape_connect_time_seconds", "gauge",
+    "exporter_last_scrape_connect_time_seconds",
+    "gauge",
     "Time spent connecting in the last poll; 0 when a persistent connection was reused.",
 )
-LAST_SCRAPE_ERROR = _d("exporter_last_scrape_error", "gauge", "1 with the error text as label if the last poll failed.")
+LAST_SCRAPE_ERROR = _d(
+    "exporter_last_scrape_error", "gauge", "1 with the error text as label if the last poll failed."
+)
 LAST_POLL_TIMESTAMP = _d(
     "exporter_last_poll_timestamp_seconds", "gauge", "Unix time the last poll of the node finished."
 )
 SCRAPES = _d("exporter_scrapes_total", "counter", "Polls of the node since the exporter started.")
-SCRAPE_DURATION = _d("exporter_scrape_duration_seconds", "summary", "Durations of polls of the node.")
-TARGET_SCRAPE_ERRORS = _d("target_scrape_request_errors_total", "counter", "Errors in requests to the exporter.")
+SCRAPE_DURATION = _d(
+    "exporter_scrape_duration_seconds", "summary", "Durations of polls of the node."
+)
+TARGET_SCRAPE_ERRORS = _d(
+    "target_scrape_request_errors_total", "counter", "Errors in requests to the exporter."
+)
 BUILD_INFO = _d("exporter_build_info", "gauge", "redis-ha-exporter build information.")

@@ -1,9 +1,9 @@
 """One node's snapshot -> its metric families: self-metrics always, data while fresh.
 
-    redis_up{instance="10.0.0.1:6379"} 1
-    redis_exporter_last_scrape_error{err="",instance="10.0.0.1:6379"} 0
-    redis_slowlog_entries_total{cmd="debug",instance="10.0.0.1:6379"} 3
-    redis_sentinel_master_ok_sentinels{instance="10.0.0.9:26379",master_address="10.0.0.1:6379",master_name="mymaster"} 3
+redis_up{instance="10.0.0.1:6379"} 1
+redis_exporter_last_scrape_error{err="",instance="10.0.0.1:6379"} 0
+redis_slowlog_entries_total{cmd="debug",instance="10.0.0.1:6379"} 3
+redis_sentinel_master_ok_slaves{instance="10.0.0.9:26379",master_name="mymaster",...} 2
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def _config(b: FamilyBuilder, config: Mapping[str, str]) -> None:
             b.add(defn, value)
     words = config.get("client-output-buffer-limit", "").split()
     for i in range(0, len(words) - 3, 4):
-        cls, hard, soft, seconds = words[i: i + 4]
+        cls, hard, soft, seconds = words[i : i + 4]
         values = [to_number(v) for v in (hard, soft, seconds)]
         if None in values:
             continue
@@ -105,8 +105,12 @@ def _slowlog(b: FamilyBuilder, snap: NodeSnapshot) -> None:
 
 def _sentinel_view(b: FamilyBuilder, view: SentinelGroupView) -> None:
     labels = {"master_name": view.name, "master_address": view.master_address}
-    b.add(n.SENTINEL_CKQUORUM, 1 if view.ckquorum_ok else 0, master_name=view.name,
-          message=view.ckquorum_message)
+    b.add(
+        n.SENTINEL_CKQUORUM,
+        1 if view.ckquorum_ok else 0,
+        master_name=view.name,
+        message=view.ckquorum_message,
+    )
     b.add(n.SENTINEL_OK_SENTINELS, 1 + sum(not is_down(s) for s in view.sentinels), **labels)
     b.add(n.SENTINEL_OK_SLAVES, sum(not is_down(r) for r in view.replicas), **labels)
     for key, defn in n.SENTINEL_MASTER_SETTINGS.items():

@@ -8,8 +8,18 @@ InfoSections = Mapping[str, Mapping[str, str]]
 
 # Sections a data node is asked for in one INFO call (Redis >= 7 accepts several).
 DATA_SECTIONS = (
-    "server", "clients", "memory", "persistence", "stats", "replication", "cpu",
-    "commandstats", "errorstats", "latencystats", "keyspace", "cluster",
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "keyspace",
+    "cluster",
 )
 
 

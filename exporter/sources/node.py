@@ -14,8 +14,16 @@ from exporter.sources.slowlog import SlowlogEntry, parse_entries
 
 # CONFIG parameters we read; never `CONFIG GET *`, which is large and includes secrets.
 CONFIG_PARAMS = (
-    "maxmemory", "maxmemory-policy", "maxclients", "databases", "save", "appendonly",
-    "slowlog-max-len", "slowlog-log-slower-than", "io-threads", "repl-backlog-size",
+    "maxmemory",
+    "maxmemory-policy",
+    "maxclients",
+    "databases",
+    "save",
+    "appendonly",
+    "slowlog-max-len",
+    "slowlog-log-slower-than",
+    "io-threads",
+    "repl-backlog-size",
     "client-output-buffer-limit",
 )
 
@@ -50,7 +58,8 @@ class DataReply:
 
 
 async def fetch_info(client: Redis, *args: str) -> dict[str, dict[str, str]]:
-    return parse_info(decode(await client.execute_command("INFO", *args)))
+    reply = await client.execute_command("INFO", *args)  # type: ignore[no-untyped-call]
+    return parse_info(decode(reply))
 
 
 async def fetch_data(client: Redis, plan: DataPlan) -> DataReply:

@@ -82,7 +82,7 @@ async def fetch_sentinel(
         replies = await pipe.execute(raise_on_error=False)
     views = []
     for i, master in enumerate(masters):
-        replicas, sentinels, ckquorum = replies[3 * i: 3 * i + 3]
+        replicas, sentinels, ckquorum = replies[3 * i : 3 * i + 3]
         ok = not isinstance(ckquorum, Exception)
         views.append(
             SentinelGroupView(

@@ -1,0 +1,120 @@
+"""Fixtures: free ports, real redis/valkey servers and Sentinels, and the exporter run as a
+real process that the tests talk to over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exporter.localtopology import available_flavors, free_port
+
+FLAVORS = available_flavors()
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition"
+) -> Any:
+    """Poll `predicate` until it returns something truthy; fail the test on timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class ExporterProcess:
+    """`python -m exporter` with the given arguments, on a free loopback port."""
+
+    def __init__(self, args: list[str], env: dict[str, str], workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / f"exporter-{self.port}.log"
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("REDIS")}
+        full_env.update(env)
+        self.args = [
+            sys.executable, "-m", "exporter", *args,
+            "--listen-address", f"127.0.0.1:{self.port}",
+        ]
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            self.args, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+        wait_until(self._healthy, 20, what=f"exporter on {self.url} ({self.logs()[-500:]})")
+
+    def _healthy(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"exporter exited with {self.proc.returncode}: {self.logs()}")
+        try:
+            return self.get("/health")[0] == 200
+        except OSError:
+            return False
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+        request = urllib.request.Request(self.url + path, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read(), dict(response.headers)
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read(), dict(exc.headers)
+
+    def metrics(self) -> str:
+        status, body, _ = self.get("/metrics")
+        assert status == 200, body
+        return body.decode()
+
+    def logs(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def run_exporter(tmp_path: Path) -> Iterator[Callable[..., ExporterProcess]]:
+    started: list[ExporterProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> ExporterProcess:
+        proc = ExporterProcess(list(args), env or {}, tmp_path)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not FLAVORS:
+        skip = pytest.mark.skip(reason="no redis-server or valkey-server binary installed")
+        for item in items:
+            if "flavor" in getattr(item, "fixturenames", ()):
+                item.add_marker(skip)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # CI must never pass by skipping every integration test.
+    if os.environ.get("CI") and not FLAVORS:
+        raise pytest.UsageError("CI=true but neither redis-server nor valkey-server is installed")
