@@ -1,0 +1,125 @@
+"""Polling behaviour against real servers: persistent connections, per-node cadence when a
+node hangs, and exactly-once slowlog counting."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from exporter.localtopology import ServerProcess, start_standalone
+from tests.conftest import FLAVORS, wait_until
+from tests.promtext import parse_series, value
+
+DEBUG = {"enable-debug-command": "local"}
+
+
+@pytest.fixture(params=FLAVORS)
+def servers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[ServerProcess]]:
+    started = [
+        start_standalone(request.param, tmp_path / f"n{i}", extra_config=DEBUG) for i in range(3)
+    ]
+    yield started
+    for server in started:
+        server.stop()
+
+
+def _polls(exporter: Any, instance: str) -> float:
+    return value(exporter.metrics(), "redis_exporter_scrapes_total", instance=instance) or 0
+
+
+def test_hundred_polls_reuse_one_connection(servers: list[ServerProcess], run_exporter: Any) -> None:
+    node = servers[0]
+    observer = redis.Redis(port=node.port)
+    exporter = run_exporter("--redis-addr", node.address, "--poll-interval", "0.05",
+                            "--poll-timeout", "0.04")
+    wait_until(lambda: _polls(exporter, node.address) >= 2, 20, what="first polls")
+    start_polls = _polls(exporter, node.address)
+    before = observer.info("stats")["total_connections_received"]
+    wait_until(lambda: _polls(exporter, node.address) >= start_polls + 100, 60, what="100 polls")
+    after = observer.info("stats")["total_connections_received"]
+    assert after - before <= 1, f"{after - before} new connections over 100 polls"
+    observer.close()
+
+
+def test_a_frozen_node_goes_down_while_the_others_keep_their_cadence(
+    servers: list[ServerProcess], run_exporter: Any
+) -> None:
+    interval, timeout = 1.0, 0.5
+    args = []
+    for server in servers:
+        args += ["--redis-addr", server.address]
+    exporter = run_exporter(*args, "--poll-interval", str(interval), "--poll-timeout", str(timeout))
+    frozen, healthy = servers[0], servers[1:]
+    wait_until(lambda: all(value(exporter.metrics(), "redis_up", instance=s.address) == 1
+                           for s in servers), 20, what="all nodes up")
+    frozen.pause()
+    paused_at = time.monotonic()
+    try:
+        wait_until(lambda: value(exporter.metrics(), "redis_up", instance=frozen.address) == 0,
+                   timeout + interval + 1.0, interval=0.05, what="frozen node down")
+        down_after = time.monotonic() - paused_at
+        # While one node hangs, the others are polled on time: sample their last-poll
+        # timestamps for a few intervals and check the gaps between polls.
+        seen: dict[str, list[float]] = {s.address: [] for s in healthy}
+        end = time.monotonic() + 4 * interval
+        while time.monotonic() < end:
+            text = exporter.metrics()
+            for s in healthy:
+                ts = value(text, "redis_exporter_last_poll_timestamp_seconds", instance=s.address)
+                if ts is not None and (not seen[s.address] or seen[s.address][-1] != ts):
+                    seen[s.address].append(ts)
+            time.sleep(0.05)
+        for address, stamps in seen.items():
+            gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+            assert len(stamps) >= 3, f"{address} polled only {len(stamps)} times in 4 intervals"
+            assert max(gaps) < interval * 1.5, f"{address} poll gaps {gaps}"
+        error = exporter.metrics()
+        assert 'err="timeout' in error
+    finally:
+        frozen.resume()
+    wait_until(lambda: value(exporter.metrics(), "redis_up", instance=frozen.address) == 1,
+               4 * interval * 1.2 + timeout + 2, what="node back up after SIGCONT")
+    print(f"frozen node reported down {down_after:.2f}s after SIGSTOP")
+
+
+def test_slow_commands_are_counted_exactly_once(servers: list[ServerProcess], run_exporter: Any) -> None:
+    node = servers[0]
+    client = redis.Redis(port=node.port)
+    client.config_set("slowlog-log-slower-than", 10000)  # 10 ms
+    exporter = run_exporter("--redis-addr", node.address, "--poll-interval", "0.3",
+                            "--poll-timeout", "0.2")
+
+    def debug_count() -> float:
+        return value(exporter.metrics(), "redis_slowlog_entries_total", instance=node.address,
+                     cmd="debug") or 0.0
+
+    wait_until(lambda: _polls(exporter, node.address) >= 2, 20, what="baseline poll")
+    base = debug_count()
+    k = 0
+    for burst in (2, 1, 3):  # spread over several polls
+        for _ in range(burst):
+            client.execute_command("DEBUG", "SLEEP", "0.02")
+            k += 1
+        polls = _polls(exporter, node.address)
+        wait_until(lambda p=polls: _polls(exporter, node.address) >= p + 2, 10, what="polls")
+    assert debug_count() - base == k
+    duration = value(exporter.metrics(), "redis_slowlog_duration_seconds_total",
+                     instance=node.address, cmd="debug")
+    assert duration is not None and duration >= k * 0.02
+    client.slowlog_reset()
+    polls = _polls(exporter, node.address)
+    wait_until(lambda: _polls(exporter, node.address) >= polls + 3, 10, what="polls after reset")
+    assert debug_count() - base == k
+    client.execute_command("DEBUG", "SLEEP", "0.02")
+    wait_until(lambda: debug_count() - base == k + 1, 10, what="entry after reset counted")
+    text = exporter.metrics()
+    assert value(text, "redis_slowlog_entries_missed_total", instance=node.address) == 0
+    # No arguments or client addresses reach the label: only the command word.
+    cmds = {s.labels["cmd"] for s in parse_series(text) if s.name == "redis_slowlog_entries_total"}
+    assert cmds == {"debug"}
+    client.close()
