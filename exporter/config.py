@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -98,6 +99,13 @@ class TargetConfig(BaseModel):
         parse_address(value)
         return value
 
+    @field_validator("password_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            _read_secret(value)
+        return value
+
     @model_validator(mode="after")
     def _one_password(self) -> TargetConfig:
         if self.password is not None and self.password_file is not None:
@@ -174,34 +182,25 @@ class Settings(BaseSettings):
 
     @field_validator("redis_password_file", "sentinel_password_file")
     @classmethod
-    def _readable(cls, value: Path | None) -> Path | None:
+    def _readable(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        inline = info.field_name.removesuffix("_file") if info.field_name else ""
+        if value is not None and info.data.get(inline) is not None:
+            raise ValueError(f"{_describe((inline,))} is set too; use one")
         if value is not None:
             _read_secret(value)
         return value
 
-    @model_validator(mode="after")
-    def _cross_checks(self) -> Settings:
-        problems = []
-        if self.poll_timeout >= self.poll_interval:
-            problems.append(
-                f"{_describe(('poll_timeout',))}: {self.poll_timeout:g}s must be less than "
-                f"{_describe(('poll_interval',))} ({self.poll_interval:g}s)"
+    # Checked per field (earlier fields are in `info.data`) rather than in a model validator,
+    # which pydantic skips as soon as any field fails: every problem gets its own line.
+    @field_validator("poll_timeout")
+    @classmethod
+    def _timeout_below_interval(cls, value: float, info: ValidationInfo) -> float:
+        interval = info.data.get("poll_interval")
+        if interval is not None and value >= interval:
+            raise ValueError(
+                f"{value:g}s must be less than {_describe(('poll_interval',))} ({interval:g}s)"
             )
-        for which in ("redis_password", "sentinel_password"):
-            if getattr(self, which) is not None and getattr(self, which + "_file") is not None:
-                problems.append(
-                    f"{_describe((which,))} and {_describe((which + '_file',))} are both set; "
-                    "use one"
-                )
-        for i, entry in enumerate(self.targets):
-            if entry.password_file is not None:
-                try:
-                    _read_secret(entry.password_file)
-                except ValueError as exc:
-                    problems.append(f"{_describe(('targets', i, 'password_file'))}: {exc}")
-        if problems:
-            raise ValueError("\n".join(problems))
-        return self
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -266,6 +265,11 @@ class Settings(BaseSettings):
         for entry in out["targets"]:
             entry["addr"] = parse_address(entry["addr"]).redacted()
             entry["password"] = "********" if entry.get("password") else None
+        for which, creds in (
+            ("redis", self.data_credentials()),
+            ("sentinel", self.sentinel_credentials()),
+        ):
+            out[f"effective_{which}_password"] = "********" if creds.password else None
         out["resolved_data_targets"] = [t.address.redacted() for t in self.data_targets()]
         out["resolved_sentinel_targets"] = [t.address.redacted() for t in self.sentinel_targets()]
         return out
