@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import secrets
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -149,6 +150,10 @@ def serve(settings: Settings) -> int:
     return 0
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _demo(settings_flags: dict[str, Any], flavor: str) -> int:
     from exporter import localtopology
 
@@ -161,6 +166,8 @@ def _demo(settings_flags: dict[str, Any], flavor: str) -> int:
             file=sys.stderr,
         )
         return 1
+    # SIGTERM (from `timeout`, a supervisor, or make) must still stop every server we start.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     password = "demo-" + secrets.token_hex(8)
     with tempfile.TemporaryDirectory(prefix="redis-ha-demo-") as tmp:
         print(
@@ -188,7 +195,7 @@ def _demo(settings_flags: dict[str, Any], flavor: str) -> int:
                 "SENTINEL FAILOVER mymaster   (or `make failover`)"
             )
             print("demo: Ctrl-C stops the exporter and every server.", flush=True)
-            marker = Path(tempfile.gettempdir()) / "redis-ha-demo.sentinel"
+            marker = localtopology.demo_marker()
             marker.write_text(str(topo.sentinels[0].port))
             try:
                 return serve(settings)

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
+import ctypes.util
 import importlib.util
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -102,6 +106,14 @@ class ServerProcess:
         return self.proc.poll() is None
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the server if the process that started it dies, even by SIGKILL,
+    so a crashed demo or test run leaves no servers behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _stop_all(servers: Sequence[ServerProcess]) -> None:
     # Signal everyone first so masters don't wait (shutdown-timeout) on replicas still alive.
     running = [s for s in servers if s.is_running()]
@@ -152,6 +164,7 @@ def _launch(
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         server = ServerProcess(role, HOST, port, workdir, proc)
         deadline = time.monotonic() + 15.0
@@ -434,3 +447,30 @@ def start_standalone(
         server.stop()
         raise
     return server
+
+
+def demo_marker() -> Path:
+    """Where a running `demo` records the port of one of its Sentinels."""
+    return Path(tempfile.gettempdir()) / "redis-ha-demo.sentinel"
+
+
+def request_failover(group: str = "mymaster") -> int:
+    """`make failover`: ask the running demo's Sentinel for a failover of `group`."""
+    marker = demo_marker()
+    try:
+        port = int(marker.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        print("failover: no demo running (start one with: make demo)")
+        return 1
+    try:
+        with _connect(f"{HOST}:{port}", None) as client:
+            reply = client.execute_command("SENTINEL", "FAILOVER", group)
+    except redis.RedisError as exc:
+        print(f"failover: Sentinel on port {port} refused: {exc}")
+        return 1
+    print(f"failover: Sentinel on port {port} answered {reply}; watch / and /metrics")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(request_failover(*sys.argv[1:2]))

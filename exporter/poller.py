@@ -301,4 +301,5 @@ class NodePoller:
 
 
 def _is_sentinel(info: dict[str, dict[str, str]]) -> bool:
-    return field(info, "redis_mode") == "sentinel" or "sentinel" in info
+    mode = field(info, "redis_mode") or field(info, "server_mode")  # Valkey 8: server_mode
+    return mode == "sentinel" or "sentinel" in info

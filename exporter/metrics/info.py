@@ -80,12 +80,14 @@ def add_info(
 
 
 def _instance_info(b: FamilyBuilder, flat: dict[str, str], master_name: str) -> None:
-    sentinel = flat.get("redis_mode") == "sentinel"
+    # Valkey 8 renamed redis_mode to server_mode; the label keeps redis_exporter's name.
+    mode = flat.get("redis_mode") or flat.get("server_mode", "")
+    sentinel = mode == "sentinel"
     labels = {
         "role": "" if sentinel else flat.get("role", ""),
         "redis_version": flat.get("redis_version", ""),
         "redis_build_id": flat.get("redis_build_id", ""),
-        "redis_mode": flat.get("redis_mode", ""),
+        "redis_mode": mode,
         "os": flat.get("os", ""),
         "maxmemory_policy": "" if sentinel else flat.get("maxmemory_policy", ""),
         "tcp_port": flat.get("tcp_port", ""),
