@@ -1,0 +1,94 @@
+"""The README stays true: its commands and configuration examples run as written.
+
+`make demo` and `make failover` are run by test_demo.py; `make test` and `make lint` by CI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+BIN = Path(sys.executable).parent
+
+
+def _blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
+
+
+def _commands() -> list[str]:
+    return [line.strip() for block in _blocks("sh") for line in block.splitlines() if line.strip()]
+
+
+def test_every_make_target_in_the_readme_exists() -> None:
+    targets = {c.split()[1] for c in _commands() if c.startswith("make ")}
+    targets |= set(re.findall(r"`make (\w+)`", README))
+    makefile = (ROOT / "Makefile").read_text()
+    assert targets == {"demo", "failover", "test", "lint"}
+    for target in targets:
+        assert re.search(rf"^{target}:", makefile, flags=re.M), target
+
+
+@pytest.mark.parametrize(
+    "command", [c for c in _commands() if "redis-ha-exporter" in c], ids=lambda c: c[:60]
+)
+def test_readme_exporter_command_is_accepted(command: str) -> None:
+    words = shlex.split(command)
+    env = {"PATH": f"{BIN}:/usr/bin:/bin"}
+    while "=" in words[0]:
+        key, _, val = words.pop(0).partition("=")
+        env[key] = val
+    assert words[0] == "redis-ha-exporter"
+    if words[1:2] != ["check-config"]:
+        words.insert(1, "check-config")  # the same settings, validated without connecting
+    result = subprocess.run(words, env=env, capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    for secret in (v for k, v in env.items() if "PASSWORD" in k):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_readme_yaml_example_is_valid_configuration(tmp_path: Path) -> None:
+    example = next(b for b in _blocks("yaml") if "targets:" in b)
+    secret = tmp_path / "cache-password"
+    secret.write_text("s3cret\n")
+    config = tmp_path / "exporter.yaml"
+    config.write_text(example.replace("/run/secrets/cache-password", str(secret)))
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", "check-config", "--config-file", str(config)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
+        env={"PATH": os.environ["PATH"]},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "s3cret" not in result.stdout
+    assert '"poll_interval": 15.0' in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_readme_scrape_config_passes_promtool(tmp_path: Path) -> None:
+    example = next(b for b in _blocks("yaml") if "scrape_configs:" in b)
+    config = tmp_path / "prometheus.yml"
+    config.write_text(example)
+    result = subprocess.run(["promtool", "check", "config", str(config)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_pip_install_dot_builds(tmp_path: Path) -> None:
+    if "pip install ." not in _commands():
+        pytest.fail("README no longer shows `pip install .`; update this test")
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert list(tmp_path.glob("redis_ha_exporter-*.whl"))
