@@ -91,6 +91,7 @@ class NodePoller:
         self._publish = publish
         self._client: Redis | None = None
         self._connected = False
+        self._reused = False
         self._failures = 0
         self._refused: set[str] = set()
         self._poke = asyncio.Event()
@@ -173,21 +174,19 @@ class NodePoller:
     async def poll_once(self) -> bool:
         """One poll; the snapshot it publishes records success or the reason for failure."""
         started_wall, started = time.time(), time.monotonic()
-        connect_time = 0.0
         prev = self.snapshot
         try:
             async with asyncio.timeout(self.settings.timeout):
-                if self._client is None:
-                    self._client = make_client(
-                        self.spec.address, self.spec.credentials, self.settings.timeout
-                    )
-                if not self._connected:
-                    t0 = time.monotonic()
-                    await self._client.execute_command("PING")  # type: ignore[no-untyped-call]
-                    connect_time = time.monotonic() - t0
-                    self._connected = True
-                    self._refused.clear()
-                snap = await self._poll_node(self._client, prev)
+                try:
+                    snap, connect_time = await self._attempt(prev)
+                except RedisConnectionError:
+                    if not self._reused:
+                        raise
+                    # The server closed a connection we had kept (a replica being
+                    # reconfigured, `timeout`, CLIENT KILL): that says nothing about the
+                    # node being down, so reconnect and try once more within the deadline.
+                    await self._disconnect()
+                    snap, connect_time = await self._attempt(prev)
         except (TimeoutError, RedisError, OSError) as exc:
             return await self._failed(exc, prev, started_wall, started)
         duration = time.monotonic() - started
@@ -209,6 +208,21 @@ class NodePoller:
         )
         self._publish(self.snapshot)
         return True
+
+    async def _attempt(self, prev: NodeSnapshot) -> tuple[NodeSnapshot, float]:
+        connect_time = 0.0
+        self._reused = self._connected
+        if self._client is None:
+            self._client = make_client(
+                self.spec.address, self.spec.credentials, self.settings.timeout
+            )
+        if not self._connected:
+            t0 = time.monotonic()
+            await self._client.execute_command("PING")  # type: ignore[no-untyped-call]
+            connect_time = time.monotonic() - t0
+            self._connected = True
+            self._refused.clear()
+        return await self._poll_node(self._client, prev), connect_time
 
     async def _failed(
         self, exc: BaseException, prev: NodeSnapshot, started_wall: float, started: float

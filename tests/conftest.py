@@ -46,8 +46,12 @@ class ExporterProcess:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("REDIS")}
         full_env.update(env)
         self.args = [
-            sys.executable, "-m", "exporter", *args,
-            "--listen-address", f"127.0.0.1:{self.port}",
+            sys.executable,
+            "-m",
+            "exporter",
+            *args,
+            "--listen-address",
+            f"127.0.0.1:{self.port}",
         ]
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -63,7 +67,9 @@ class ExporterProcess:
         except OSError:
             return False
 
-    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+    def get(
+        self, path: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes, dict[str, str]]:
         request = urllib.request.Request(self.url + path, headers=headers or {})
         try:
             with urllib.request.urlopen(request, timeout=10) as response:

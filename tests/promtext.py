@@ -68,7 +68,8 @@ def index(text: str) -> dict[str, tuple[str, set[str]]]:
 
 def values(text: str, name: str, **match: str) -> list[float]:
     return [
-        s.value for s in parse_series(text)
+        s.value
+        for s in parse_series(text)
         if s.name == name and all(s.labels.get(k) == v for k, v in match.items())
     ]
 

@@ -15,21 +15,46 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     return subprocess.run(
         [sys.executable, "-m", "exporter", "check-config", *args],
         env={"PATH": "/usr/bin:/bin", **(env or {})},
-        capture_output=True, text=True, cwd=ROOT, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=30,
+        check=False,
     )
 
 
 @pytest.mark.parametrize(
     ("args", "env", "expected"),
     [
-        (["--redis-addr", "http://:hunter2@db:6379"], {}, "--redis-addr (REDIS_ADDR, REDIS_URL): unknown scheme 'http'"),
+        (
+            ["--redis-addr", "http://:hunter2@db:6379"],
+            {},
+            "--redis-addr (REDIS_ADDR, REDIS_URL): unknown scheme 'http'",
+        ),
         (["--redis-addr", "db:99999"], {}, "--redis-addr (REDIS_ADDR, REDIS_URL): bad port"),
         ([], {"REDIS_ADDR": "db:notaport"}, "--redis-addr (REDIS_ADDR, REDIS_URL): bad port"),
-        (["--poll-interval", "5", "--poll-timeout", "5"], {}, "--poll-timeout (REDIS_EXPORTER_POLL_TIMEOUT): 5s must be less than --poll-interval"),
-        (["--redis-password-file", "/nonexistent/pw"], {}, "--redis-password-file (REDIS_PASSWORD_FILE): cannot read password file '/nonexistent/pw'"),
-        (["--poll-interval", "soon"], {}, "--poll-interval (REDIS_EXPORTER_POLL_INTERVAL): Input should be a valid number"),
+        (
+            ["--poll-interval", "5", "--poll-timeout", "5"],
+            {},
+            "--poll-timeout (REDIS_EXPORTER_POLL_TIMEOUT): 5s must be less than --poll-interval",
+        ),
+        (
+            ["--redis-password-file", "/nonexistent/pw"],
+            {},
+            "--redis-password-file (REDIS_PASSWORD_FILE): cannot read password file "
+            "'/nonexistent/pw'",
+        ),
+        (
+            ["--poll-interval", "soon"],
+            {},
+            "--poll-interval (REDIS_EXPORTER_POLL_INTERVAL): Input should be a valid number",
+        ),
         (["--log-format", "xml"], {}, "--log-format (REDIS_EXPORTER_LOG_FORMAT):"),
-        (["--listen-address", "9121"], {}, "--listen-address (REDIS_EXPORTER_WEB_LISTEN_ADDRESS, REDIS_EXPORTER_LISTEN_ADDRESS):"),
+        (
+            ["--listen-address", "9121"],
+            {},
+            "--listen-address (REDIS_EXPORTER_WEB_LISTEN_ADDRESS, REDIS_EXPORTER_LISTEN_ADDRESS):",
+        ),
     ],
 )
 def test_invalid_setting_exits_2_with_a_line_naming_the_flag(
@@ -45,8 +70,16 @@ def test_invalid_setting_exits_2_with_a_line_naming_the_flag(
 
 
 def test_several_problems_give_one_line_each(tmp_path: Path) -> None:
-    result = _run("--redis-addr", "ftp://x:1", "--poll-interval", "1", "--poll-timeout", "2",
-                  "--redis-password-file", str(tmp_path / "missing"))
+    result = _run(
+        "--redis-addr",
+        "ftp://x:1",
+        "--poll-interval",
+        "1",
+        "--poll-timeout",
+        "2",
+        "--redis-password-file",
+        str(tmp_path / "missing"),
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 3, result.stderr

@@ -34,13 +34,17 @@ LABELS_DROPPED = {
 
 
 @pytest.fixture(scope="module", params=FLAVORS)
-def topology(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+def topology(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Topology]:
     topo = Topology(
         request.param,
         tmp_path_factory.mktemp(f"floor-{request.param}"),
         password=PASSWORD,
         extra_config={
-            "appendonly": "yes", "maxmemory": "64mb", "maxmemory-policy": "allkeys-lru",
+            "appendonly": "yes",
+            "maxmemory": "64mb",
+            "maxmemory-policy": "allkeys-lru",
             "enable-debug-command": "local",
         },
     )
@@ -113,8 +117,9 @@ def test_every_reference_series_is_exposed_for_master_replica_and_sentinel(
         f"  - addr: redis://{nodes['replica']}\n    password: {PASSWORD}\n"
         f"  - addr: redis://{nodes['sentinel']}\n"
     )
-    exporter = run_exporter("--config-file", str(config), "--poll-interval", "1",
-                            "--poll-timeout", "0.8")
+    exporter = run_exporter(
+        "--config-file", str(config), "--poll-interval", "1", "--poll-timeout", "0.8"
+    )
 
     def all_up() -> str | None:
         text = exporter.metrics()
@@ -129,7 +134,9 @@ def test_every_reference_series_is_exposed_for_master_replica_and_sentinel(
         report += problems
         total_matched += matched
         total += expected
-    print(f"compatibility floor ({topology.flavor}): {total_matched}/{total} reference names matched")
+    print(
+        f"compatibility floor ({topology.flavor}): {total_matched}/{total} reference names matched"
+    )
     assert not report, "\n".join(report)
 
 
@@ -139,10 +146,20 @@ def test_sentinel_gets_no_commands_it_does_not_understand(
     sentinel = topology.sentinels[1]
     client = redis.Redis(port=sentinel.port)
     before = client.info("stats")["total_error_replies"]
-    exporter = run_exporter("--redis-addr", sentinel.address, "--poll-interval", "0.3",
-                            "--poll-timeout", "0.2")
-    wait_until(lambda: (value(exporter.metrics(), "redis_exporter_scrapes_total",
-                              instance=sentinel.address) or 0) >= 10, 20, what="10 polls")
+    exporter = run_exporter(
+        "--redis-addr", sentinel.address, "--poll-interval", "0.3", "--poll-timeout", "0.2"
+    )
+    wait_until(
+        lambda: (
+            (
+                value(exporter.metrics(), "redis_exporter_scrapes_total", instance=sentinel.address)
+                or 0
+            )
+            >= 10
+        ),
+        20,
+        what="10 polls",
+    )
     text = exporter.metrics()
     assert client.info("stats")["total_error_replies"] == before
     assert value(text, "redis_db_keys", instance=sentinel.address, db="db0") is None

@@ -39,12 +39,16 @@ def test_make_demo_discovers_the_topology_follows_make_failover_and_cleans_up(
     log = (tmp_path / "demo.log").open("wb")
     demo = subprocess.Popen(
         ["make", "--no-print-directory", "demo", f"ARGS=--listen-address 127.0.0.1:{port}"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
         env={k: v for k, v in os.environ.items() if not k.startswith("REDIS")},
     )
     url = f"http://127.0.0.1:{port}"
     output = tmp_path / "demo.log"
     try:
+
         def six_nodes() -> str | None:
             try:
                 text = _get(url + "/metrics")
@@ -56,16 +60,31 @@ def test_make_demo_discovers_the_topology_follows_make_failover_and_cleans_up(
         wait_until(six_nodes, 120, interval=0.5, what=f"demo up ({output.read_text()[-800:]})")
         printed = output.read_text()
         assert f"open http://127.0.0.1:{port}/" in printed
-        sentinel_ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", printed.split(
-            "Sentinels at ", 1)[1].split(";", 1)[0])]
+        sentinel_ports = [
+            int(p)
+            for p in re.findall(
+                r"127\.0\.0\.1:(\d+)", printed.split("Sentinels at ", 1)[1].split(";", 1)[0]
+            )
+        ]
         assert len(sentinel_ports) == 3
-        failover = subprocess.run(["make", "--no-print-directory", "failover"], cwd=ROOT,
-                                  capture_output=True, text=True, timeout=120, check=False)
+        failover = subprocess.run(
+            ["make", "--no-print-directory", "failover"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert failover.returncode == 0, failover.stdout + failover.stderr
         wait_until(
-            lambda: value(_get(url + "/metrics"), "redis_sentinel_failovers_total",
-                          master_name="mymaster") == 1,
-            30, what="failover counted",
+            lambda: (
+                value(
+                    _get(url + "/metrics"), "redis_sentinel_failovers_total", master_name="mymaster"
+                )
+                == 1
+            ),
+            30,
+            what="failover counted",
         )
         assert "failovers seen: 1" in _get(url + "/")
     finally:

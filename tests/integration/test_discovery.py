@@ -34,13 +34,22 @@ def _exporter(run_exporter: Any, *sentinels: str) -> Any:
     args = []
     for address in sentinels:
         args += ["--sentinel-addr", address]
-    return run_exporter(*args, "--poll-interval", str(INTERVAL), "--poll-timeout", "0.5",
-                        env={"REDIS_PASSWORD": PASSWORD})
+    return run_exporter(
+        *args,
+        "--poll-interval",
+        str(INTERVAL),
+        "--poll-timeout",
+        "0.5",
+        env={"REDIS_PASSWORD": PASSWORD},
+    )
 
 
 def _infos(text: str) -> dict[str, dict[str, str]]:
-    return {s.labels["instance"]: s.labels for s in parse_series(text)
-            if s.name == "redis_instance_info"}
+    return {
+        s.labels["instance"]: s.labels
+        for s in parse_series(text)
+        if s.name == "redis_instance_info"
+    }
 
 
 def _masters(text: str) -> set[str]:
@@ -113,13 +122,19 @@ def _follow_switch(exporter: Any, topo: Topology, watcher: SwitchWatcher) -> tup
     from +switch-master to /metrics."""
     wait_until(lambda: watcher.at is not None, 30, interval=0.02, what="+switch-master")
     new = topo.sentinel_master_address("mymaster")
-    wait_until(lambda: new in _masters(exporter.metrics()), INTERVAL * 3, interval=0.02,
-               what=f"{new} shown as master")
+    wait_until(
+        lambda: new in _masters(exporter.metrics()),
+        INTERVAL * 3,
+        interval=0.02,
+        what=f"{new} shown as master",
+    )
     assert watcher.at is not None
     return new, time.monotonic() - watcher.at
 
 
-def test_requested_failover_is_followed_within_one_interval(topo: Topology, run_exporter: Any) -> None:
+def test_requested_failover_is_followed_within_one_interval(
+    topo: Topology, run_exporter: Any
+) -> None:
     exporter = _exporter(run_exporter, topo.sentinels[0].address)
     wait_until(lambda: _all_seen(exporter, topo), 20, what="all 6 nodes")
     old = topo.groups["mymaster"].master.address
@@ -199,7 +214,8 @@ def test_losing_the_configured_sentinel_keeps_discovery_going(
     text = _text_when(
         exporter,
         lambda t: value(t, "redis_sentinel_group_sentinels_up", master_name="mymaster") == 2,
-        10, "sentinels_up drops to 2",
+        10,
+        "sentinels_up drops to 2",
     )
     assert value(text, "redis_up", instance=seed.address) == 0
     # The other Sentinels, found through the lost one, still steer the exporter.
@@ -220,7 +236,10 @@ def test_a_replica_the_sentinels_forget_disappears(topo: Topology, run_exporter:
     for sentinel in topo.sentinels:
         with redis.Redis(port=sentinel.port) as client:
             client.execute_command("SENTINEL", "RESET", "mymaster")
-    wait_until(lambda: f'instance="{gone.address}"' not in exporter.metrics(), 15,
-               what="forgotten replica's series gone")
+    wait_until(
+        lambda: f'instance="{gone.address}"' not in exporter.metrics(),
+        15,
+        what="forgotten replica's series gone",
+    )
     text = exporter.metrics()
     assert value(text, "redis_up", instance=topo.groups["mymaster"].master.address) == 1

@@ -20,7 +20,7 @@ from exporter.localtopology import (
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "s3cr3t-do-not-leak"  # noqa: S105 - throwaway test server
+PASSWORD = "s3cr3t-do-not-leak"
 
 
 @pytest.fixture(params=get_args(Flavor))

@@ -3,6 +3,7 @@ node hangs, and exactly-once slowlog counting."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,11 +33,14 @@ def _polls(exporter: Any, instance: str) -> float:
     return value(exporter.metrics(), "redis_exporter_scrapes_total", instance=instance) or 0
 
 
-def test_hundred_polls_reuse_one_connection(servers: list[ServerProcess], run_exporter: Any) -> None:
+def test_hundred_polls_reuse_one_connection(
+    servers: list[ServerProcess], run_exporter: Any
+) -> None:
     node = servers[0]
     observer = redis.Redis(port=node.port)
-    exporter = run_exporter("--redis-addr", node.address, "--poll-interval", "0.05",
-                            "--poll-timeout", "0.04")
+    exporter = run_exporter(
+        "--redis-addr", node.address, "--poll-interval", "0.05", "--poll-timeout", "0.04"
+    )
     wait_until(lambda: _polls(exporter, node.address) >= 2, 20, what="first polls")
     start_polls = _polls(exporter, node.address)
     before = observer.info("stats")["total_connections_received"]
@@ -55,13 +59,22 @@ def test_a_frozen_node_goes_down_while_the_others_keep_their_cadence(
         args += ["--redis-addr", server.address]
     exporter = run_exporter(*args, "--poll-interval", str(interval), "--poll-timeout", str(timeout))
     frozen, healthy = servers[0], servers[1:]
-    wait_until(lambda: all(value(exporter.metrics(), "redis_up", instance=s.address) == 1
-                           for s in servers), 20, what="all nodes up")
+    wait_until(
+        lambda: all(
+            value(exporter.metrics(), "redis_up", instance=s.address) == 1 for s in servers
+        ),
+        20,
+        what="all nodes up",
+    )
     frozen.pause()
     paused_at = time.monotonic()
     try:
-        wait_until(lambda: value(exporter.metrics(), "redis_up", instance=frozen.address) == 0,
-                   timeout + interval + 1.0, interval=0.05, what="frozen node down")
+        wait_until(
+            lambda: value(exporter.metrics(), "redis_up", instance=frozen.address) == 0,
+            timeout + interval + 1.0,
+            interval=0.05,
+            what="frozen node down",
+        )
         down_after = time.monotonic() - paused_at
         # While one node hangs, the others are polled on time: sample their last-poll
         # timestamps for a few intervals and check the gaps between polls.
@@ -75,28 +88,41 @@ def test_a_frozen_node_goes_down_while_the_others_keep_their_cadence(
                     seen[s.address].append(ts)
             time.sleep(0.05)
         for address, stamps in seen.items():
-            gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+            gaps = [b - a for a, b in itertools.pairwise(stamps)]
             assert len(stamps) >= 3, f"{address} polled only {len(stamps)} times in 4 intervals"
             assert max(gaps) < interval * 1.5, f"{address} poll gaps {gaps}"
         error = exporter.metrics()
         assert 'err="timeout' in error
     finally:
         frozen.resume()
-    wait_until(lambda: value(exporter.metrics(), "redis_up", instance=frozen.address) == 1,
-               4 * interval * 1.2 + timeout + 2, what="node back up after SIGCONT")
+    wait_until(
+        lambda: value(exporter.metrics(), "redis_up", instance=frozen.address) == 1,
+        4 * interval * 1.2 + timeout + 2,
+        what="node back up after SIGCONT",
+    )
     print(f"frozen node reported down {down_after:.2f}s after SIGSTOP")
 
 
-def test_slow_commands_are_counted_exactly_once(servers: list[ServerProcess], run_exporter: Any) -> None:
+def test_slow_commands_are_counted_exactly_once(
+    servers: list[ServerProcess], run_exporter: Any
+) -> None:
     node = servers[0]
     client = redis.Redis(port=node.port)
     client.config_set("slowlog-log-slower-than", 10000)  # 10 ms
-    exporter = run_exporter("--redis-addr", node.address, "--poll-interval", "0.3",
-                            "--poll-timeout", "0.2")
+    exporter = run_exporter(
+        "--redis-addr", node.address, "--poll-interval", "0.3", "--poll-timeout", "0.2"
+    )
 
     def debug_count() -> float:
-        return value(exporter.metrics(), "redis_slowlog_entries_total", instance=node.address,
-                     cmd="debug") or 0.0
+        return (
+            value(
+                exporter.metrics(),
+                "redis_slowlog_entries_total",
+                instance=node.address,
+                cmd="debug",
+            )
+            or 0.0
+        )
 
     wait_until(lambda: _polls(exporter, node.address) >= 2, 20, what="baseline poll")
     base = debug_count()
@@ -108,8 +134,12 @@ def test_slow_commands_are_counted_exactly_once(servers: list[ServerProcess], ru
         polls = _polls(exporter, node.address)
         wait_until(lambda p=polls: _polls(exporter, node.address) >= p + 2, 10, what="polls")
     assert debug_count() - base == k
-    duration = value(exporter.metrics(), "redis_slowlog_duration_seconds_total",
-                     instance=node.address, cmd="debug")
+    duration = value(
+        exporter.metrics(),
+        "redis_slowlog_duration_seconds_total",
+        instance=node.address,
+        cmd="debug",
+    )
     assert duration is not None and duration >= k * 0.02
     client.slowlog_reset()
     polls = _polls(exporter, node.address)
@@ -122,4 +152,26 @@ def test_slow_commands_are_counted_exactly_once(servers: list[ServerProcess], ru
     # No arguments or client addresses reach the label: only the command word.
     cmds = {s.labels["cmd"] for s in parse_series(text) if s.name == "redis_slowlog_entries_total"}
     assert cmds == {"debug"}
+    client.close()
+
+
+def test_an_idle_connection_closed_by_the_server_is_replaced_without_a_failed_poll(
+    servers: list[ServerProcess], run_exporter: Any
+) -> None:
+    node = servers[0]
+    client = redis.Redis(port=node.port)
+    exporter = run_exporter(
+        "--redis-addr", node.address, "--poll-interval", "0.2", "--poll-timeout", "0.15"
+    )
+    wait_until(lambda: _polls(exporter, node.address) >= 2, 20, what="first polls")
+    ours = [c for c in client.client_list() if c["name"] == "redis-ha-exporter"]
+    assert len(ours) == 1
+    client.client_kill_filter(_id=ours[0]["id"])
+    polls = _polls(exporter, node.address)
+    downs = 0
+    while _polls(exporter, node.address) < polls + 5:
+        downs += value(exporter.metrics(), "redis_up", instance=node.address) == 0
+        time.sleep(0.02)
+    assert downs == 0
+    assert len([c for c in client.client_list() if c["name"] == "redis-ha-exporter"]) == 1
     client.close()

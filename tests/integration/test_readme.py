@@ -50,8 +50,7 @@ def test_readme_exporter_command_is_accepted(command: str) -> None:
     assert words[0] == "redis-ha-exporter"
     if words[1:2] != ["check-config"]:
         words.insert(1, "check-config")  # the same settings, validated without connecting
-    result = subprocess.run(words, env=env, capture_output=True, text=True, timeout=60,
-                            check=False)
+    result = subprocess.run(words, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     for secret in (v for k, v in env.items() if "PASSWORD" in k):
         assert secret not in result.stdout + result.stderr
@@ -65,7 +64,11 @@ def test_readme_yaml_example_is_valid_configuration(tmp_path: Path) -> None:
     config.write_text(example.replace("/run/secrets/cache-password", str(secret)))
     result = subprocess.run(
         [sys.executable, "-m", "exporter", "check-config", "--config-file", str(config)],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
         env={"PATH": os.environ["PATH"]},
     )
     assert result.returncode == 0, result.stderr
@@ -78,8 +81,13 @@ def test_readme_scrape_config_passes_promtool(tmp_path: Path) -> None:
     example = next(b for b in _blocks("yaml") if "scrape_configs:" in b)
     config = tmp_path / "prometheus.yml"
     config.write_text(example)
-    result = subprocess.run(["promtool", "check", "config", str(config)],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        ["promtool", "check", "config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -87,8 +95,21 @@ def test_pip_install_dot_builds(tmp_path: Path) -> None:
     if "pip install ." not in _commands():
         pytest.fail("README no longer shows `pip install .`; update this test")
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert list(tmp_path.glob("redis_ha_exporter-*.whl"))

@@ -35,8 +35,16 @@ def _everything_shown(exporter: Any) -> str:
 def test_password_never_appears_in_metrics_page_logs_or_argv(
     protected: ServerProcess, run_exporter: Any, tmp_path: Path, via: str
 ) -> None:
-    args = ["--redis-addr", protected.address, "--poll-interval", "0.5", "--poll-timeout", "0.4",
-            "--log-level", "debug"]
+    args = [
+        "--redis-addr",
+        protected.address,
+        "--poll-interval",
+        "0.5",
+        "--poll-timeout",
+        "0.4",
+        "--log-level",
+        "debug",
+    ]
     env = {}
     if via == "env":
         env["REDIS_PASSWORD"] = SECRET
@@ -45,14 +53,20 @@ def test_password_never_appears_in_metrics_page_logs_or_argv(
         secret_file.write_text(SECRET + "\n")
         args += ["--redis-password-file", str(secret_file)]
     exporter = run_exporter(*args, env=env)
-    wait_until(lambda: value(exporter.metrics(), "redis_up", instance=protected.address) == 1,
-               15, what="node up with the right password")
+    wait_until(
+        lambda: value(exporter.metrics(), "redis_up", instance=protected.address) == 1,
+        15,
+        what="node up with the right password",
+    )
     shown = _everything_shown(exporter)
     assert SECRET not in shown
     check = subprocess.run(
         [sys.executable, "-m", "exporter", "check-config", *args],
         env={"PATH": "/usr/bin:/bin", **env},
-        capture_output=True, text=True, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
     )
     assert check.returncode == 0, check.stderr
     assert SECRET not in check.stdout + check.stderr
@@ -63,17 +77,28 @@ def test_wrong_password_is_reported_as_authentication_failure(
     protected: ServerProcess, run_exporter: Any
 ) -> None:
     wrong = "not-the-" + SECRET
-    exporter = run_exporter("--redis-addr", protected.address, "--poll-interval", "0.5",
-                            "--poll-timeout", "0.4", "--log-level", "debug",
-                            env={"REDIS_PASSWORD": wrong})
+    exporter = run_exporter(
+        "--redis-addr",
+        protected.address,
+        "--poll-interval",
+        "0.5",
+        "--poll-timeout",
+        "0.4",
+        "--log-level",
+        "debug",
+        env={"REDIS_PASSWORD": wrong},
+    )
 
     def failed() -> str | None:
         text = exporter.metrics()
         return text if value(text, "redis_up", instance=protected.address) == 0 else None
 
     text = wait_until(failed, 15, what="redis_up 0")
-    errors = [s.labels["err"] for s in parse_series(text)
-              if s.name == "redis_exporter_last_scrape_error" and s.value == 1]
+    errors = [
+        s.labels["err"]
+        for s in parse_series(text)
+        if s.name == "redis_exporter_last_scrape_error" and s.value == 1
+    ]
     assert len(errors) == 1 and "authentication failed" in errors[0]
     shown = _everything_shown(exporter)
     assert wrong not in shown and SECRET not in shown
@@ -84,8 +109,18 @@ def test_password_in_the_url_is_masked_everywhere(
     protected: ServerProcess, run_exporter: Any
 ) -> None:
     url = f"redis://:{SECRET}@{protected.address}"
-    exporter = run_exporter("--poll-interval", "0.5", "--poll-timeout", "0.4",
-                            "--log-level", "debug", env={"REDIS_ADDR": url})
-    wait_until(lambda: value(exporter.metrics(), "redis_up", instance=protected.address) == 1,
-               15, what="node up with the URL's password")
+    exporter = run_exporter(
+        "--poll-interval",
+        "0.5",
+        "--poll-timeout",
+        "0.4",
+        "--log-level",
+        "debug",
+        env={"REDIS_ADDR": url},
+    )
+    wait_until(
+        lambda: value(exporter.metrics(), "redis_up", instance=protected.address) == 1,
+        15,
+        what="node up with the URL's password",
+    )
     assert SECRET not in _everything_shown(exporter)
