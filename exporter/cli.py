@@ -146,7 +146,17 @@ def serve(settings: Settings) -> int:
         timeout_graceful_shutdown=10,
     )
     log.info("redis-ha-exporter %s listening on http://%s:%d/", __version__, host, port)
-    asyncio.run(uvicorn.Server(config).serve())
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for the
+    # handler that was there before; ours turns that into a normal exit instead of death
+    # by signal, so supervisors see a clean stop.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        asyncio.run(uvicorn.Server(config).serve())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    log.info("stopped")
     return 0
 
 
@@ -199,8 +209,6 @@ def _demo(settings_flags: dict[str, Any], flavor: str) -> int:
             marker.write_text(str(topo.sentinels[0].port))
             try:
                 return serve(settings)
-            except KeyboardInterrupt:
-                return 0
             finally:
                 marker.unlink(missing_ok=True)
 

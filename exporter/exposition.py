@@ -119,7 +119,9 @@ class Renderer:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._nodes: dict[str, tuple[NodeSnapshot, bool, list[Fragment]]] = {}
-        self._body: dict[tuple[bool, bool], tuple[object, bytes]] = {}
+        self._key: object = None
+        self._frags: list[Fragment] = []
+        self._bodies: dict[tuple[bool, bool], bytes] = {}
         self._runtime = [
             ProcessCollector(registry=None),
             PlatformCollector(registry=None),
@@ -152,26 +154,30 @@ class Renderer:
         return fragments(families)
 
     def render(self, openmetrics: bool = False, compress: bool = False) -> bytes:
+        """The exposition body. Every format and encoding of one store state comes from one
+        collection, so text, OpenMetrics and gzip bodies served together agree."""
         now = time.time()
         store = self.store
         nodes = store.nodes
         fresh = {i: store.is_fresh(s, now) for i, s in nodes.items()}
         key = (store.generation, tuple(sorted(i for i, f in fresh.items() if f)))
-        cached = self._body.get((openmetrics, compress))
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        for gone in set(self._nodes) - set(nodes):
-            del self._nodes[gone]
-        frags: list[Fragment] = []
-        for instance in sorted(nodes):
-            frags.extend(self._node(nodes[instance], fresh[instance], now))
-        frags.extend(fragments(group_families(store.groups, nodes.values())))
-        frags.extend(self._global())
-        body = join(frags, openmetrics)
-        if compress:
-            body = gzip.compress(body, compresslevel=5)
-        self.renders += 1
-        self._body[(openmetrics, compress)] = (key, body)
+        if key != self._key:
+            for gone in set(self._nodes) - set(nodes):
+                del self._nodes[gone]
+            frags: list[Fragment] = []
+            for instance in sorted(nodes):
+                frags.extend(self._node(nodes[instance], fresh[instance], now))
+            frags.extend(fragments(group_families(store.groups, nodes.values())))
+            frags.extend(self._global())
+            self._key, self._frags, self._bodies = key, frags, {}
+        body = self._bodies.get((openmetrics, compress))
+        if body is None:
+            if compress:
+                body = gzip.compress(self.render(openmetrics, False), compresslevel=5)
+            else:
+                body = join(self._frags, openmetrics)
+                self.renders += 1
+            self._bodies[(openmetrics, compress)] = body
         return body
 
 

@@ -127,10 +127,10 @@ class NodePoller:
 
     # -- the loop ------------------------------------------------------------------
 
-    def _initial_offset(self) -> float:
-        # Spread nodes over the interval, stable per address so restarts keep the spread.
-        fraction = zlib.crc32(self.spec.instance.encode()) / 2**32
-        return fraction * self.settings.interval
+    def _phase(self) -> float:
+        """Where in the interval this node is polled: spread by address, stable across
+        restarts, so many nodes are not hit in lock-step."""
+        return zlib.crc32(self.spec.instance.encode()) / 2**32
 
     def _delay_after(self, ok: bool) -> float:
         interval = self.settings.interval
@@ -142,8 +142,11 @@ class NodePoller:
         return float(backoff * random.uniform(0.8, 1.2))
 
     async def _run(self) -> None:
-        await self._sleep(self._initial_offset())
-        next_at = time.monotonic()
+        # The first poll comes soon after start (spread over at most a second, so /ready is
+        # quick); the second moves the node to its own phase of the interval.
+        interval = self.settings.interval
+        await self._sleep(self._phase() * min(interval, 1.0))
+        next_at = time.monotonic() + self._phase() * interval - interval
         while True:
             ok = await self.poll_once()
             now = time.monotonic()

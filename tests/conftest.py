@@ -36,6 +36,10 @@ def wait_until(
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def _lower(items: Any) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in items}
+
+
 class ExporterProcess:
     """`python -m exporter` with the given arguments, on a free loopback port."""
 
@@ -73,9 +77,9 @@ class ExporterProcess:
         request = urllib.request.Request(self.url + path, headers=headers or {})
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, response.read(), dict(response.headers)
+                return response.status, response.read(), _lower(response.headers.items())
         except urllib.error.HTTPError as exc:
-            return exc.code, exc.read(), dict(exc.headers)
+            return exc.code, exc.read(), _lower(exc.headers.items())
 
     def metrics(self) -> str:
         status, body, _ = self.get("/metrics")
@@ -83,7 +87,8 @@ class ExporterProcess:
         return body.decode()
 
     def logs(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> int:

@@ -1,0 +1,154 @@
+"""The HTTP side against real servers: caching, gzip and OpenMetrics, readiness, graceful
+shutdown, and a restricted ACL user that may not run CONFIG, SLOWLOG or LATENCY."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+from exporter.localtopology import ServerProcess, start_standalone
+from tests.conftest import FLAVORS, wait_until
+from tests.promtext import value
+
+
+@pytest.fixture(params=FLAVORS)
+def flavor(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def node(flavor: Any, tmp_path: Path) -> Iterator[ServerProcess]:
+    server = start_standalone(flavor, tmp_path / "node")
+    yield server
+    server.stop()
+
+
+def test_metrics_are_cached_between_polls_and_negotiate_gzip_and_openmetrics(
+    node: ServerProcess, run_exporter: Any
+) -> None:
+    exporter = run_exporter(
+        "--redis-addr", node.address, "--poll-interval", "30", "--poll-timeout", "2"
+    )
+    wait_until(
+        lambda: value(exporter.metrics(), "redis_up", instance=node.address) == 1,
+        20,
+        what="first poll",
+    )
+    first, second = exporter.metrics(), exporter.metrics()
+    assert first == second  # nothing polled in between: the same rendered bytes
+    status, body, headers = exporter.get("/metrics", {"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["content-encoding"] == "gzip"
+    assert gzip.decompress(body).decode() == first
+    status, body, headers = exporter.get(
+        "/metrics",
+        {"Accept": "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"},
+    )
+    assert headers["content-type"].startswith("application/openmetrics-text; version=1.0.0")
+    text = body.decode()
+    assert text.endswith("# EOF\n")
+    # redis_exporter's latency summary uses percent quantiles ("99"), which strict OpenMetrics
+    # parsers reject and Prometheus accepts (tests/e2e); everything else must be strict OM.
+    strict = (
+        "\n".join(
+            line for line in text.splitlines() if "redis_latency_percentiles_usec" not in line
+        )
+        + "\n"
+    )
+    names = {f.name for f in text_string_to_metric_families(strict)}
+    assert {"redis_up", "redis_commands", "redis_total_error_replies"} <= names
+    assert exporter.get("/nope")[0] == 404
+
+
+def test_ready_only_after_every_node_was_polled_once(
+    flavor: Any, node: ServerProcess, run_exporter: Any, tmp_path: Path
+) -> None:
+    frozen = start_standalone(flavor, tmp_path / "frozen")
+    frozen.pause()
+    try:
+        exporter = run_exporter(
+            "--redis-addr",
+            node.address,
+            "--redis-addr",
+            frozen.address,
+            "--poll-interval",
+            "10",
+            "--poll-timeout",
+            "3",
+        )
+        assert exporter.get("/ready")[0] == 503
+        wait_until(lambda: exporter.get("/ready")[0] == 200, 20, what="ready")
+        text = exporter.metrics()
+        assert value(text, "redis_up", instance=frozen.address) == 0
+        assert value(text, "redis_up", instance=node.address) == 1
+    finally:
+        frozen.stop()
+
+
+def test_sigterm_closes_connections_and_exits_cleanly(
+    node: ServerProcess, run_exporter: Any
+) -> None:
+    observer = redis.Redis(port=node.port)
+    exporter = run_exporter(
+        "--redis-addr", node.address, "--poll-interval", "0.2", "--poll-timeout", "0.1"
+    )
+    wait_until(
+        lambda: value(exporter.metrics(), "redis_up", instance=node.address) == 1,
+        20,
+        what="first poll",
+    )
+
+    def ours() -> int:
+        return sum(c["name"] == "redis-ha-exporter" for c in observer.client_list())
+
+    assert ours() == 1
+    assert exporter.stop() == 0
+    wait_until(lambda: ours() == 0, 5, what="connection closed")
+    assert "Application shutdown complete" in exporter.logs()
+    observer.close()
+
+
+def test_refused_config_slowlog_and_latency_are_logged_once_and_skipped(
+    node: ServerProcess, run_exporter: Any
+) -> None:
+    admin = redis.Redis(port=node.port)
+    admin.execute_command(
+        "ACL", "SETUSER", "monitor", "on", ">mon-pw", "+@all", "-config", "-slowlog", "-latency"
+    )
+    exporter = run_exporter(
+        "--redis-addr",
+        node.address,
+        "--redis-user",
+        "monitor",
+        "--poll-interval",
+        "0.2",
+        "--poll-timeout",
+        "0.1",
+        env={"REDIS_PASSWORD": "mon-pw"},
+    )
+    wait_until(
+        lambda: (
+            (value(exporter.metrics(), "redis_exporter_scrapes_total", instance=node.address) or 0)
+            >= 10
+        ),
+        20,
+        what="10 polls",
+    )
+    text = exporter.metrics()
+    assert value(text, "redis_up", instance=node.address) == 1
+    assert (value(text, "redis_memory_used_bytes", instance=node.address) or 0) > 0
+    assert value(text, "redis_config_maxclients", instance=node.address) is None
+    assert value(text, "redis_slowlog_length", instance=node.address) is None
+    logs = exporter.logs()
+    for family in ("CONFIG", "SLOWLOG", "LATENCY"):
+        assert logs.count(f"refused {family}") == 1, logs
+    denied = admin.info("stats").get("acl_access_denied_cmd", 0)
+    time.sleep(1)
+    assert admin.info("stats").get("acl_access_denied_cmd", 0) == denied  # not sent again
+    admin.close()
