@@ -202,6 +202,22 @@ def test_two_groups_on_the_same_sentinels_keep_their_labels_apart(
             assert value(text, "redis_sentinel_group_sentinels_up", master_name=name) == 3
         for sentinel in topo.sentinels:
             assert infos[sentinel.address]["master_name"] == "cache,mymaster"
+        only_cache = run_exporter(
+            "--sentinel-addr", topo.sentinels[1].address, "--sentinel-master", "cache",
+            "--poll-interval", str(INTERVAL), "--poll-timeout", "0.5",
+            env={"REDIS_PASSWORD": PASSWORD},
+        )
+        cache = topo.groups["cache"]
+        wanted = {n.address for n in [cache.master, *cache.replicas, *topo.sentinels]}
+        text = wait_until(
+            lambda: (t := only_cache.metrics()) and set(_infos(t)) >= wanted and t, 20,
+            what="cache group only",
+        )
+        mymaster = topo.groups["mymaster"]
+        assert set(_infos(text)) == wanted
+        polled = {s.labels.get("instance") for s in parse_series(text)}
+        assert not polled & {n.address for n in [mymaster.master, *mymaster.replicas]}
+        assert value(text, "redis_sentinel_group_masters", master_name="mymaster") is None
 
 
 def test_losing_the_configured_sentinel_keeps_discovery_going(

@@ -1,0 +1,146 @@
+"""Loaders for the captured server replies in tests/fixtures (see tests/fixtures/capture.py).
+
+Replies are stored as received: INFO as CRLF text, arrays as JSON with bytes decoded. `wire()`
+turns JSON strings back into bytes, as redis-py hands them to our parsers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from exporter.exposition import fragments, join
+from exporter.metrics.node import node_families
+from exporter.snapshot import NodeSnapshot
+from exporter.sources.info import parse_info
+from exporter.sources.node import parse_config, parse_latency
+from exporter.sources.sentinel import SentinelGroupView, decode, parse_dict_list
+from exporter.sources.slowlog import SlowlogTally, advance, parse_entries
+from tests.promtext import Series, parse_series
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FLAVORS = ("redis70", "valkey81")
+ROLES = ("master", "replica", "sentinel")
+GROUP = "mymaster"
+NOW = 1_800_000_000.0
+
+
+def info_text(flavor: str, role: str) -> str:
+    return (FIXTURES / f"info_{flavor}_{role}.txt").read_bytes().decode("utf-8")
+
+
+def raw_fields(text: str) -> dict[str, str]:
+    """Every `key:value` line of an INFO text, read independently of the code under test."""
+    out = {}
+    for line in text.split("\r\n"):
+        if line and not line.startswith("#"):
+            key, value = line.split(":", 1)
+            out[key] = value
+    return out
+
+
+def load_json(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+def wire(value: Any) -> Any:
+    """JSON-decoded reply -> the shape redis-py returns with raw replies (str -> bytes)."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, list):
+        return [wire(v) for v in value]
+    if isinstance(value, dict):
+        return {k: wire(v) for k, v in value.items()}
+    return value
+
+
+def sentinel_view(flavor: str) -> SentinelGroupView:
+    replies = wire(load_json(f"sentinel_{flavor}.json"))
+    (master,) = parse_dict_list(replies["masters"])
+    return SentinelGroupView(
+        name=master["name"],
+        master=master,
+        replicas=tuple(parse_dict_list(replies["replicas"][GROUP])),
+        sentinels=tuple(parse_dict_list(replies["sentinels"][GROUP])),
+        ckquorum_ok=True,
+        ckquorum_message=decode(replies["ckquorum"][GROUP]),
+    )
+
+
+def snapshot(flavor: str, role: str, **overrides: Any) -> NodeSnapshot:
+    """A successful poll of the captured node, as the poller would have stored it."""
+    fields: dict[str, Any] = {
+        "instance": f"127.0.0.1:{raw_fields(info_text(flavor, role))['tcp_port']}",
+        "kind": "sentinel" if role == "sentinel" else "data",
+        "groups": (GROUP,),
+        "up": True,
+        "polled_at": NOW,
+        "duration": 0.004,
+        "last_success_at": NOW,
+        "polls": 3,
+        "poll_seconds_total": 0.012,
+        "info": parse_info(info_text(flavor, role)),
+    }
+    if role == "sentinel":
+        fields["sentinel_groups"] = (sentinel_view(flavor),)
+    elif role == "master":
+        entries = parse_entries(wire(load_json(f"slowlog_{flavor}.json")))
+        fields["config"] = parse_config([wire(load_json(f"config_{flavor}.json"))])
+        fields["latency"] = parse_latency(wire(load_json(f"latency_{flavor}.json")))
+        fields["slowlog_len"] = len(entries)
+        fields["slowlog_newest"] = max(entries, key=lambda e: e.id)
+        # A baseline poll before the captured one; the captured entries are then all new.
+        fields["slowlog"] = advance(advance(SlowlogTally(), [], "run"), entries, "run")
+    fields.update(overrides)
+    return NodeSnapshot(**fields)
+
+
+def render(snap: NodeSnapshot, *, openmetrics: bool = False, include_data: bool = True) -> str:
+    families = node_families(snap, now=NOW, include_data=include_data)
+    return join(fragments(families), openmetrics).decode("utf-8")
+
+
+@dataclass(frozen=True)
+class Exposition:
+    """Rendered text, parsed once (and validated by prometheus_client's text parser)."""
+
+    text: str
+    series: tuple[Series, ...]
+    types: dict[str, str]
+
+    def values(self, name: str, **match: str) -> list[float]:
+        return [
+            s.value
+            for s in self.series
+            if s.name == name and all(s.labels.get(k) == v for k, v in match.items())
+        ]
+
+    def value(self, name: str, **match: str) -> float | None:
+        found = self.values(name, **match)
+        if len(found) > 1:
+            raise AssertionError(f"{name}{match} matches {len(found)} series")
+        return found[0] if found else None
+
+
+def exposition(snap: NodeSnapshot, *, include_data: bool = True) -> Exposition:
+    text = render(snap, include_data=include_data)
+    return Exposition(text, tuple(parse_series(text)), types(text))
+
+
+@cache
+def captured_exposition(flavor: str, role: str) -> Exposition:
+    """The exposition of an unmodified captured node (cached: snapshots are immutable)."""
+    return exposition(snapshot(flavor, role))
+
+
+def types(text: str) -> dict[str, str]:
+    """`# TYPE` lines of an exposition: name -> type."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, mtype = line.split(" ", 3)
+            out[name] = mtype
+    return out

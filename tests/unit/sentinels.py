@@ -1,0 +1,55 @@
+"""Builders for Sentinel views and node snapshots used by the discovery and group tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from exporter.snapshot import NodeSnapshot
+from exporter.sources.sentinel import SentinelGroupView
+
+
+def _entry(address: str, flags: str) -> dict[str, str]:
+    host, _, port = address.rpartition(":")
+    return {"name": address, "ip": host.strip("[]"), "port": port, "flags": flags}
+
+
+def view(
+    name: str = "mymaster",
+    master: str = "10.0.0.1:6379",
+    replicas: Iterable[str] = ("10.0.0.2:6379", "10.0.0.3:6379"),
+    sentinels: Iterable[str] = ("10.0.0.10:26379", "10.0.0.11:26379"),
+    epoch: int | str = 0,
+) -> SentinelGroupView:
+    """What one Sentinel reports for one group (its peers, not itself, under `sentinels`)."""
+    return SentinelGroupView(
+        name=name,
+        master={**_entry(master, "master"), "name": name, "config-epoch": str(epoch)},
+        replicas=tuple(_entry(r, "slave") for r in replicas),
+        sentinels=tuple(_entry(s, "sentinel") for s in sentinels),
+        ckquorum_ok=True,
+        ckquorum_message="OK",
+    )
+
+
+def sentinel(instance: str, *views: SentinelGroupView, up: bool = True) -> NodeSnapshot:
+    return NodeSnapshot(
+        instance,
+        "sentinel",
+        groups=tuple(sorted({v.name for v in views})),
+        up=up,
+        polls=1,
+        last_success_at=1.0 if up else None,
+        sentinel_groups=views if up else (),
+    )
+
+
+def data_node(instance: str, role: str, *groups: str, up: bool = True) -> NodeSnapshot:
+    return NodeSnapshot(
+        instance,
+        "data",
+        groups=groups,
+        up=up,
+        polls=1,
+        last_success_at=1.0,
+        info={"replication": {"role": role}},
+    )

@@ -1,0 +1,82 @@
+"""exporter.sources.sentinel: SENTINEL MASTERS / REPLICAS / SENTINELS replies as dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exporter.sources.sentinel import flags, flat_to_dict, is_down, parse_dict_list
+from tests.unit.captured import FLAVORS, GROUP, load_json, sentinel_view, wire
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_captured_masters_reply_becomes_one_dict_per_master(flavor: str) -> None:
+    raw = load_json(f"sentinel_{flavor}.json")
+    (master,) = parse_dict_list(wire(raw["masters"]))
+    flat = raw["masters"][0]
+    assert master == dict(zip(flat[0::2], flat[1::2], strict=True))
+    assert master["name"] == GROUP
+    assert master["flags"] == "master"
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_captured_view_names_the_master_the_replica_and_the_peer(flavor: str) -> None:
+    view = sentinel_view(flavor)
+    raw = load_json(f"sentinel_{flavor}.json")
+    master = dict(zip(raw["masters"][0][0::2], raw["masters"][0][1::2], strict=True))
+    assert view.master_address == f"{master['ip']}:{master['port']}"
+    (replica,) = view.replicas
+    (peer,) = view.sentinels
+    assert flags(replica) == {"slave"} and not is_down(replica)
+    assert flags(peer) == {"sentinel"} and not is_down(peer)
+    assert replica["master-port"] == master["port"]
+    assert view.ckquorum_message.startswith("OK 2 usable Sentinels")
+
+
+@pytest.mark.parametrize(
+    ("flag_text", "down"),
+    [
+        ("slave", False),
+        ("slave,s_down", True),
+        ("master,o_down,s_down", True),
+        ("sentinel,disconnected", True),
+        ("slave,promoted", False),
+        ("", False),
+    ],
+)
+def test_is_down_for_subjective_objective_and_disconnected(flag_text: str, down: bool) -> None:
+    assert is_down({"flags": flag_text}) is down
+
+
+def test_flat_to_dict_drops_an_odd_trailing_item_and_decodes_bytes() -> None:
+    assert flat_to_dict([b"ip", b"10.0.0.1", b"port", 6379, b"dangling"]) == {
+        "ip": "10.0.0.1",
+        "port": "6379",
+    }
+
+
+@pytest.mark.parametrize("reply", [None, b"ERR", 3, "x"])
+def test_non_list_replies_parse_to_nothing(reply: Any) -> None:
+    assert flat_to_dict(reply) == {}
+    assert parse_dict_list(reply) == []
+
+
+def test_parse_dict_list_skips_empty_and_malformed_entries() -> None:
+    assert parse_dict_list([[b"name", b"a"], [], None, b"x", [b"lonely"]]) == [{"name": "a"}]
+
+
+_ITEMS = st.recursive(
+    st.one_of(st.none(), st.integers(), st.binary(max_size=6), st.text(max_size=6)),
+    lambda inner: st.lists(inner, max_size=6),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_ITEMS)
+def test_parse_dict_list_never_raises(reply: Any) -> None:
+    for entry in parse_dict_list(reply):
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in entry.items())

@@ -1,0 +1,58 @@
+"""exporter.store: whole-snapshot replacement, generations, freshness and readiness."""
+
+from __future__ import annotations
+
+from exporter.snapshot import GroupState, NodeSnapshot
+from exporter.store import Store
+
+
+def snap(
+    instance: str = "10.0.0.1:6379", *, polls: int = 1, success: float | None = 100.0
+) -> NodeSnapshot:
+    return NodeSnapshot(
+        instance, "data", up=success is not None, polls=polls, last_success_at=success
+    )
+
+
+def test_every_replacement_bumps_the_generation() -> None:
+    store = Store(interval=10.0)
+    store.put(snap())
+    store.put(snap())
+    assert store.generation == 2
+    store.remove("10.0.0.1:6379")
+    store.remove("10.0.0.1:6379")  # already gone: nothing changed
+    assert store.generation == 3
+    assert store.nodes == {}
+
+
+def test_setting_equal_groups_keeps_the_generation() -> None:
+    store = Store(interval=10.0)
+    store.set_groups({"g": GroupState("g")})
+    store.set_groups({"g": GroupState("g")})
+    assert store.generation == 1
+    store.set_groups({"g": GroupState("g", failovers=1)})
+    assert store.generation == 2
+
+
+def test_data_goes_stale_after_three_intervals() -> None:
+    store = Store(interval=10.0)
+    assert store.is_fresh(snap(success=100.0), now=130.0)
+    assert not store.is_fresh(snap(success=100.0), now=130.1)
+    assert not store.is_fresh(snap(success=None), now=100.0)
+
+
+def test_stale_limit_follows_the_interval_multiple() -> None:
+    store = Store(interval=5.0, stale_after_intervals=2)
+    assert store.is_fresh(snap(success=0.0), now=10.0)
+    assert not store.is_fresh(snap(success=0.0), now=10.5)
+
+
+def test_ready_once_every_expected_node_was_polled() -> None:
+    store = Store(interval=10.0)
+    store.expected = frozenset({"a:1", "b:2"})
+    assert not store.ready()
+    store.put(snap("a:1"))
+    store.put(snap("b:2", polls=0))
+    assert not store.ready()
+    store.put(snap("b:2", success=None))  # polled, even if it failed
+    assert store.ready()
