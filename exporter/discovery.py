@@ -117,7 +117,10 @@ def derive_nodes(
 
 
 def track_failovers(
-    groups: Mapping[str, GroupState], sentinels: Iterable[NodeSnapshot], now: float
+    groups: Mapping[str, GroupState],
+    sentinels: Iterable[NodeSnapshot],
+    now: float,
+    only: frozenset[str] = frozenset(),
 ) -> dict[str, GroupState]:
     """Count a failover when the highest config epoch any Sentinel reports for a group rises.
 
@@ -129,6 +132,8 @@ def track_failovers(
         if not (snap.up and snap.kind == "sentinel"):
             continue
         for view in snap.sentinel_groups:
+            if only and view.name not in only:
+                continue
             try:
                 epoch = int(view.master.get("config-epoch", ""))
             except ValueError:

@@ -114,7 +114,7 @@ class Runtime:
             sentinel_credentials=self._sentinel_creds,
         )
         before = self.store.groups
-        groups = track_failovers(before, sentinels, time.time())
+        groups = track_failovers(before, sentinels, time.time(), self._only)
         self.store.set_groups(groups)
         self._reconcile(specs)
         for name, state in groups.items():
