@@ -72,6 +72,7 @@ class ServerProcess:
     port: int
     workdir: Path
     proc: subprocess.Popen[bytes]
+    auth: str | None = field(default=None, repr=False, compare=False)  # Sentinel's requirepass
     _paused: bool = field(default=False, init=False, repr=False, compare=False)
 
     @property
@@ -145,7 +146,12 @@ def _write_config(path: Path, lines: Iterable[str]) -> None:
 
 
 def _launch(
-    binary: str, role: Role, workdir: Path, config: Sequence[str], password: str | None
+    binary: str,
+    role: Role,
+    workdir: Path,
+    config: Sequence[str],
+    password: str | None,
+    auth: str | None = None,
 ) -> ServerProcess:
     """Start one server with a fresh port; retry once if that port got taken meanwhile."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -166,7 +172,7 @@ def _launch(
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
-        server = ServerProcess(role, HOST, port, workdir, proc)
+        server = ServerProcess(role, HOST, port, workdir, proc, auth)
         deadline = time.monotonic() + 15.0
         while time.monotonic() < deadline and server.is_running():
             # Match the pid: a foreign process may have grabbed the port since free_port().
@@ -193,7 +199,7 @@ def _data_config(password: str | None, extra: Mapping[str, str] | None) -> list[
 
 
 def _client(server: ServerProcess, password: str | None) -> redis.Redis:
-    return _connect(server.address, None if server.role == "sentinel" else password)
+    return _connect(server.address, server.auth if server.role == "sentinel" else password)
 
 
 def _connect(address: str, password: str | None) -> redis.Redis:
@@ -288,6 +294,7 @@ class Topology:
         down_after_ms: int = 1000,
         failover_timeout_ms: int = 5000,
         extra_config: Mapping[str, str] | None = None,
+        sentinel_password: str | None = None,
     ) -> None:
         binary = find_server_binary(flavor)
         if binary is None:
@@ -298,6 +305,7 @@ class Topology:
         self.quorum, self.down_after_ms = quorum, down_after_ms
         self.failover_timeout_ms = failover_timeout_ms
         self.extra_config = dict(extra_config or {})
+        self.sentinel_password = sentinel_password
         self.groups: dict[str, Group] = {}
         self.sentinels: list[ServerProcess] = []
 
@@ -335,13 +343,20 @@ class Topology:
             ]
             if self.password is not None:
                 sentinel_conf.append(f"sentinel auth-pass {g} {self.password}")
+        if self.sentinel_password is not None:
+            # Sentinels authenticate to each other with sentinel-pass (Redis >= 6.2).
+            sentinel_conf += [
+                f"requirepass {self.sentinel_password}",
+                f"sentinel sentinel-pass {self.sentinel_password}",
+            ]
         for i in range(1, self.num_sentinels + 1):
             self.sentinels.append(self._launch("sentinel", f"sentinel{i}", sentinel_conf))
         remaining = deadline - time.monotonic()
         _wait("sentinel discovery", self.sentinels, None, remaining, self._sentinel_ready)
 
     def _launch(self, role: Role, name: str, config: Sequence[str]) -> ServerProcess:
-        return _launch(self.binary, role, self.base_dir / name, config, self.password)
+        auth = self.sentinel_password if role == "sentinel" else None
+        return _launch(self.binary, role, self.base_dir / name, config, self.password, auth)
 
     def _sentinel_ready(self, _: ServerProcess, client: redis.Redis) -> str | None:
         masters = {m["name"]: m for m in map(_pairs, _sentinel(client, "MASTERS"))}

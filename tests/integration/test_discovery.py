@@ -203,14 +203,21 @@ def test_two_groups_on_the_same_sentinels_keep_their_labels_apart(
         for sentinel in topo.sentinels:
             assert infos[sentinel.address]["master_name"] == "cache,mymaster"
         only_cache = run_exporter(
-            "--sentinel-addr", topo.sentinels[1].address, "--sentinel-master", "cache",
-            "--poll-interval", str(INTERVAL), "--poll-timeout", "0.5",
+            "--sentinel-addr",
+            topo.sentinels[1].address,
+            "--sentinel-master",
+            "cache",
+            "--poll-interval",
+            str(INTERVAL),
+            "--poll-timeout",
+            "0.5",
             env={"REDIS_PASSWORD": PASSWORD},
         )
         cache = topo.groups["cache"]
         wanted = {n.address for n in [cache.master, *cache.replicas, *topo.sentinels]}
         text = wait_until(
-            lambda: (t := only_cache.metrics()) and set(_infos(t)) >= wanted and t, 20,
+            lambda: (t := only_cache.metrics()) and set(_infos(t)) >= wanted and t,
+            20,
             what="cache group only",
         )
         mymaster = topo.groups["mymaster"]
@@ -259,3 +266,43 @@ def test_a_replica_the_sentinels_forget_disappears(topo: Topology, run_exporter:
     )
     text = exporter.metrics()
     assert value(text, "redis_up", instance=topo.groups["mymaster"].master.address) == 1
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_sentinels_with_their_own_password(flavor: str, tmp_path: Path, run_exporter: Any) -> None:
+    sentinel_secret = "sent-Pw-8812"
+    with _topology(flavor, tmp_path, replicas=1, sentinel_password=sentinel_secret).start() as topo:
+        secret_file = tmp_path / "sentinel-pw"
+        secret_file.write_text(sentinel_secret + "\n")
+        exporter = run_exporter(
+            "--sentinel-addr",
+            topo.sentinels[0].address,
+            "--sentinel-password-file",
+            str(secret_file),
+            "--poll-interval",
+            str(INTERVAL),
+            "--poll-timeout",
+            "0.5",
+            env={"REDIS_PASSWORD": PASSWORD},
+        )
+        text = wait_until(lambda: _all_seen(exporter, topo), 20, what="all nodes")
+        for server in topo.all_servers():
+            assert value(text, "redis_up", instance=server.address) == 1
+        assert sentinel_secret not in exporter.logs() + text
+        # Without it, the Sentinel says why it refuses, and nothing else is found.
+        refused = run_exporter(
+            "--sentinel-addr",
+            topo.sentinels[0].address,
+            "--poll-interval",
+            str(INTERVAL),
+            "--poll-timeout",
+            "0.5",
+            env={"REDIS_PASSWORD": PASSWORD},
+        )
+        text = _text_when(
+            refused,
+            lambda t: value(t, "redis_up", instance=topo.sentinels[0].address) == 0,
+            10,
+            "Sentinel refusing the exporter",
+        )
+        assert "authentication failed" in text

@@ -98,9 +98,13 @@ def test_a_frozen_node_goes_down_while_the_others_keep_their_cadence(
         left = {s.name for s in parse_series(text) if s.labels.get("instance") == frozen.address}
         assert "redis_up" in left and "redis_memory_used_bytes" not in left
         assert all(n == "redis_up" or n.startswith("redis_exporter_") for n in left), left
-        errors = [s.labels["err"] for s in parse_series(text)
-                  if s.name == "redis_exporter_last_scrape_error"
-                  and s.labels.get("instance") == frozen.address and s.value == 1]
+        errors = [
+            s.labels["err"]
+            for s in parse_series(text)
+            if s.name == "redis_exporter_last_scrape_error"
+            and s.labels.get("instance") == frozen.address
+            and s.value == 1
+        ]
         assert errors and errors[0].startswith("timeout")
     finally:
         frozen.resume()
