@@ -5,6 +5,7 @@ An address never carries its credentials into `str()`, `repr()` or the `instance
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import unquote, urlsplit
@@ -63,13 +64,16 @@ class RedisAddress:
         return self.redacted()
 
 
+_SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
 def _safe(text: str) -> str:
-    """`text` with any userinfo removed, fit to quote in an error message."""
-    if "@" in text:
-        scheme, sep, rest = text.partition("://")
-        rest = rest.rsplit("@", 1)[-1] if sep else text.rsplit("@", 1)[-1]
-        return f"{scheme}{sep}***@{rest}" if sep else f"***@{rest}"
-    return text
+    """`text` with anything that could be userinfo removed, fit to quote in an error."""
+    if "@" not in text:
+        return text
+    match = _SCHEME_PREFIX.match(text)
+    scheme = match.group(0) if match and "@" not in match.group(0) else ""
+    return f"{scheme}***@{text.rsplit('@', 1)[-1]}"
 
 
 def parse_address(text: str) -> RedisAddress:
@@ -108,7 +112,7 @@ def parse_address(text: str) -> RedisAddress:
     db = 0
     dbpart = parts.path.strip("/")
     if dbpart:
-        if not dbpart.isdigit():
+        if not (dbpart.isascii() and dbpart.isdigit()):
             raise AddressError(f"bad database number {dbpart!r} in {_safe(text)!r}")
         db = int(dbpart)
     return RedisAddress(

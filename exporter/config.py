@@ -171,7 +171,7 @@ class Settings(BaseSettings):
             except AddressError as exc:
                 problems.append(str(exc))
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
         return value
 
     @field_validator("listen_address")
@@ -374,5 +374,6 @@ def load_settings(flags: Mapping[str, Any]) -> Settings:
             if not err["loc"]:
                 problems.extend(msg.splitlines())
             else:
-                problems.append(f"{_describe(tuple(err['loc']))}: {msg}")
+                where = _describe(tuple(err["loc"]))
+                problems.extend(f"{where}: {line}" for line in msg.splitlines())
         raise ConfigError(problems) from None

@@ -17,6 +17,10 @@ try:
     from redis.maint_notifications import MaintNotificationsConfig
 except ImportError:  # redis-py < 7
     MaintNotificationsConfig = None  # type: ignore[assignment,misc]
+try:
+    from redis.driver_info import DriverInfo
+except ImportError:  # redis-py < 7.1
+    DriverInfo = None  # type: ignore[assignment,misc]
 
 CLIENT_NAME = "redis-ha-exporter"
 
@@ -29,14 +33,16 @@ def make_client(address: RedisAddress, credentials: Credentials, timeout: float)
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "client_name": CLIENT_NAME,
-        # CLIENT SETINFO is unknown to Redis < 7.2 and to Sentinel: it would add an error
-        # reply per connection to the server's counters.
-        "lib_name": None,
-        "lib_version": None,
         "retry": Retry(NoBackoff(), 0),
         "db": address.db,
         "protocol": 2,
     }
+    # CLIENT SETINFO is unknown to Redis < 7.2 and to Sentinel: it would add an error reply
+    # per connection to the server's counters.
+    if DriverInfo is not None:
+        common["driver_info"] = DriverInfo(name=None, lib_version=None)
+    else:
+        common |= {"lib_name": None, "lib_version": None}
     if MaintNotificationsConfig is not None:
         # redis-py >= 7 would otherwise send CLIENT MAINT_NOTIFICATIONS, an error reply on
         # every server that is not Redis Cloud.

@@ -18,7 +18,7 @@ from exporter.address import RedisAddress, parse_address
 from exporter.config import Credentials, Target
 from exporter.connection import make_client
 from exporter.poller import NodeSpec
-from exporter.snapshot import GroupState, NodeSnapshot
+from exporter.snapshot import GroupState, NodeKind, NodeSnapshot
 from exporter.sources.sentinel import decode
 
 log = logging.getLogger("exporter.discovery")
@@ -26,7 +26,8 @@ log = logging.getLogger("exporter.discovery")
 EVENTS = ("+switch-master", "+sdown", "-sdown", "+odown", "+failover-end", "+slave", "+sentinel")
 
 
-def _address(host: str, port: str) -> RedisAddress | None:
+def _address(host: str, port: str = "") -> RedisAddress | None:
+    host = host.strip("[]")
     try:
         return parse_address(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}")
     except ValueError:
@@ -47,37 +48,36 @@ def derive_nodes(
     so a Sentinel outage never makes the exporter forget the data nodes."""
     static_by_instance = {t.address.instance: t for t in static}
     seeds_by_instance = {t.address.instance: t for t in seeds}
-    members: dict[str, tuple[RedisAddress, str, str]] = {}  # instance -> (addr, kind, group)
+    groups_of: dict[str, set[str]] = {}
+    kinds: dict[str, NodeKind] = {}
+    addresses: dict[str, RedisAddress] = {}
+    # How we reach nodes we already know (a unix:// seed's instance is a socket path).
+    known = {i: spec.address for i, spec in previous.items()}
+    known |= {i: t.address for i, t in (static_by_instance | seeds_by_instance).items()}
+
+    def member(addr: RedisAddress, kind: NodeKind, group: str) -> None:
+        groups_of.setdefault(addr.instance, set()).add(group)
+        kinds.setdefault(addr.instance, kind)
+        addresses.setdefault(addr.instance, addr)
+
     reported: set[str] = set()
     for snap in sentinels:
         if not (snap.up and snap.kind == "sentinel"):
             continue
+        me = known.get(snap.instance) or _address(*snap.instance.rsplit(":", 1))
         for view in snap.sentinel_groups:
             if only and view.name not in only:
                 continue
             reported.add(view.name)
-            entries = [(view.master, "data")]
+            entries: list[tuple[Mapping[str, str], NodeKind]] = [(view.master, "data")]
             entries += [(r, "data") for r in view.replicas]
             entries += [(s, "sentinel") for s in view.sentinels]
             for entry, kind in entries:
                 addr = _address(entry.get("ip", ""), entry.get("port", ""))
                 if addr is not None:
-                    members.setdefault(addr.instance, (addr, kind, view.name))
-            members.setdefault(snap.instance, (parse_address(snap.instance), "sentinel", view.name))
-    groups_of: dict[str, set[str]] = {}
-    kinds: dict[str, str] = {}
-    addresses: dict[str, RedisAddress] = {}
-    for instance, (addr, kind, group) in members.items():
-        groups_of.setdefault(instance, set()).add(group)
-        kinds[instance], addresses[instance] = kind, addr
-    # A Sentinel monitors several groups: collect all of them.
-    for snap in sentinels:
-        if snap.up and snap.kind == "sentinel":
-            names = {v.name for v in snap.sentinel_groups if not only or v.name in only}
-            if names:
-                groups_of.setdefault(snap.instance, set()).update(names)
-                kinds[snap.instance] = "sentinel"
-                addresses.setdefault(snap.instance, parse_address(snap.instance))
+                    member(addr, kind, view.name)
+            if me is not None:
+                member(me, "sentinel", view.name)
     for instance, spec in previous.items():
         if spec.static or instance in groups_of:
             continue
@@ -86,20 +86,17 @@ def derive_nodes(
             groups_of[instance] = set(kept)
             kinds[instance], addresses[instance] = spec.kind, spec.address
     out: dict[str, NodeSpec] = {}
-    for instance, target in seeds_by_instance.items():
-        out[instance] = NodeSpec(
-            target.address,
-            target.credentials,
-            "sentinel",
-            tuple(sorted(groups_of.get(instance, ()))),
-            static=True,
-        )
-    for instance, target in static_by_instance.items():
-        if instance not in out:
+    configured: list[tuple[Target, NodeKind]] = [
+        (t, "sentinel") for t in seeds_by_instance.values()
+    ]
+    configured += [(t, "unknown") for t in static_by_instance.values()]
+    for target, kind in configured:
+        instance = target.address.instance
+        if instance not in out:  # a --sentinel-addr wins over the same --redis-addr
             out[instance] = NodeSpec(
                 target.address,
                 target.credentials,
-                "unknown",
+                kind,
                 tuple(sorted(groups_of.get(instance, ()))),
                 static=True,
             )

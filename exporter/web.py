@@ -16,17 +16,32 @@ from exporter.landing import render_landing
 from exporter.runtime import Runtime
 
 
+def _accepted(header: str) -> dict[str, float]:
+    """`type;q=0.5, other` -> {type: q}; q=0 (in any spelling) means "not acceptable"."""
+    out: dict[str, float] = {}
+    for part in header.split(","):
+        token, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            key, _, val = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(val)
+                except ValueError:
+                    quality = 0.0
+        if token:
+            out[token.lower()] = max(quality, out.get(token.lower(), 0.0))
+    return out
+
+
 def _wants_openmetrics(accept: str) -> bool:
-    for part in accept.split(","):
-        media, _, params = part.strip().partition(";")
-        if media.strip() == "application/openmetrics-text":
-            # Prometheus offers several versions; we speak 1.0.0 (0.0.1 is the same text).
-            return "q=0" not in params.replace(" ", "").split(";")
-    return False
+    # Prometheus offers OpenMetrics 1.0.0 and 0.0.1 before text; we speak 1.0.0, whose text
+    # is a superset of 0.0.1's.
+    return _accepted(accept).get("application/openmetrics-text", 0.0) > 0
 
 
 def _wants_gzip(accept_encoding: str) -> bool:
-    return any(p.strip().split(";")[0] == "gzip" for p in accept_encoding.split(","))
+    return _accepted(accept_encoding).get("gzip", 0.0) > 0
 
 
 def create_app(runtime: Runtime) -> Starlette:

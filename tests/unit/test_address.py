@@ -99,32 +99,17 @@ def test_bad_addresses_raise_address_error_without_the_password(text: str, messa
         assert "***@cache.example" in str(info.value) or "***@:6379" in str(info.value)
 
 
-@pytest.mark.xfail(
-    reason="BUG: _safe() strips userinfo only after the first '://', so credentials written "
-    "before the scheme are quoted verbatim in the AddressError message",
-    strict=True,
-)
 def test_address_error_hides_a_password_written_before_the_scheme() -> None:
     with pytest.raises(AddressError) as info:
         parse_address(f"admin:{SECRET}@redis://cache.example:6379")
     assert SECRET not in str(info.value)
 
 
-@pytest.mark.xfail(
-    reason="BUG: str.isdigit() accepts digits such as '¹' that int() rejects, so a db path "
-    "like '/¹' raises a bare ValueError instead of AddressError",
-    strict=True,
-)
 def test_non_ascii_digit_database_raises_address_error() -> None:
     with pytest.raises(AddressError, match="bad database number"):
         parse_address("redis://cache.example:6379/¹")
 
 
-@pytest.mark.xfail(
-    reason="BUG: parse_address('redis://h/¹') raises ValueError, not AddressError "
-    "(see test_non_ascii_digit_database_raises_address_error)",
-    strict=True,
-)
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 @example("redis://cache.example/¹")

@@ -152,11 +152,6 @@ def test_field_problem_and_cross_check_problem_are_both_reported() -> None:
     assert [line.split(" ", 1)[0] for line in lines] == ["--redis-addr", "--poll-timeout"]
 
 
-@pytest.mark.xfail(
-    reason="BUG: Settings._addresses joins every bad address of one flag into a single "
-    "'; '-separated line, though ConfigError.problems promises one line per problem",
-    strict=True,
-)
 def test_two_bad_addresses_in_one_flag_give_two_lines() -> None:
     lines = problems({"redis_addr": ["ftp://a.example", "b.example:0"]})
     assert len(lines) == 2

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-import pytest
 from pydantic import SecretStr
 
 from exporter.address import parse_address
@@ -83,11 +82,6 @@ def test_a_peer_that_answers_itself_belongs_to_every_group_it_monitors() -> None
     assert derive([two_groups(), peer])[PEERS[0]].groups == ("alpha", "beta")
 
 
-@pytest.mark.xfail(
-    reason="BUG: derive_nodes keeps one group per listed address (members.setdefault), so a "
-    "peer Sentinel listed under two groups gets only the first until it answers a poll itself",
-    strict=True,
-)
 def test_a_peer_listed_under_two_groups_belongs_to_both_before_it_answers() -> None:
     assert derive([two_groups()])[PEERS[0]].groups == ("alpha", "beta")
 
@@ -144,11 +138,6 @@ def test_unparseable_addresses_from_sentinel_are_skipped() -> None:
     assert set(nodes) == {SEED}
 
 
-@pytest.mark.xfail(
-    reason="BUG: derive_nodes re-parses a Sentinel's instance label with parse_address(); "
-    "for a unix:// Sentinel seed the label is the socket path, which raises AddressError",
-    strict=True,
-)
 def test_a_sentinel_reached_over_a_unix_socket_can_be_a_seed() -> None:
     seed = target("unix:///run/sentinel.sock")
     nodes = derive([sentinel("/run/sentinel.sock", view())], seeds=[seed])
