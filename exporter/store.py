@@ -19,6 +19,7 @@ class Store:
         self._groups: dict[str, GroupState] = {}
         self.generation = 0
         self.expected: frozenset[str] = frozenset()
+        self._ready = False
 
     @property
     def nodes(self) -> Mapping[str, NodeSnapshot]:
@@ -46,7 +47,14 @@ class Store:
         return snap.last_success_at is not None and now - snap.last_success_at <= self.stale_after
 
     def ready(self) -> bool:
-        """Every node we were asked to poll has been polled at least once."""
-        return all(
-            instance in self._nodes and self._nodes[instance].polled for instance in self.expected
-        )
+        """Every node known at start-up has been polled at least once (up or down).
+
+        It stays ready afterwards: a node discovered later, before its first poll, is no
+        reason to take the exporter out of a load balancer.
+        """
+        if not self._ready:
+            self._ready = all(
+                instance in self._nodes and self._nodes[instance].polled
+                for instance in self.expected
+            )
+        return self._ready

@@ -56,3 +56,12 @@ def test_ready_once_every_expected_node_was_polled() -> None:
     assert not store.ready()
     store.put(snap("b:2", success=None))  # polled, even if it failed
     assert store.ready()
+
+
+def test_ready_stays_ready_when_a_node_is_discovered_later() -> None:
+    store = Store(interval=10.0)
+    store.expected = frozenset({"a:1"})
+    store.put(snap("a:1"))
+    assert store.ready()
+    store.expected = frozenset({"a:1", "c:3"})  # found through a Sentinel, not polled yet
+    assert store.ready()
