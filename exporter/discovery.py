@@ -8,6 +8,7 @@ import contextlib
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 
 from redis.asyncio import Redis
@@ -19,7 +20,7 @@ from exporter.config import Credentials, Target
 from exporter.connection import make_client
 from exporter.poller import NodeSpec
 from exporter.snapshot import GroupState, NodeKind, NodeSnapshot
-from exporter.sources.sentinel import decode
+from exporter.sources.sentinel import decode, flags
 
 log = logging.getLogger("exporter.discovery")
 
@@ -119,12 +120,15 @@ def track_failovers(
     now: float,
     only: frozenset[str] = frozenset(),
 ) -> dict[str, GroupState]:
-    """Count a failover when the highest config epoch any Sentinel reports for a group rises.
+    """Count a failover when the highest config epoch any Sentinel reports for a group rises,
+    and follow the master address the Sentinels settle on.
 
-    Every Sentinel announces the same failover; they all carry the same new epoch, so taking
-    the maximum counts it once. The first epoch seen is a baseline, not a failover.
+    Every Sentinel announces the same failover with the same new epoch, so taking the maximum
+    counts it once; the first epoch seen is a baseline. The Sentinel that ran the failover
+    reports the new epoch with the *old* address until it finishes (about a second later),
+    so the address comes from views of that epoch not marked failover_in_progress, by majority.
     """
-    best: dict[str, tuple[int, str]] = {}
+    views: dict[str, list[tuple[int, str, bool]]] = {}
     for snap in sentinels:
         if not (snap.up and snap.kind == "sentinel"):
             continue
@@ -135,11 +139,14 @@ def track_failovers(
                 epoch = int(view.master.get("config-epoch", ""))
             except ValueError:
                 continue
-            if view.name not in best or epoch > best[view.name][0]:
-                best[view.name] = (epoch, view.master_address)
+            busy = "failover_in_progress" in flags(view.master)
+            views.setdefault(view.name, []).append((epoch, view.master_address, busy))
     out = dict(groups)
-    for name, (epoch, address) in best.items():
+    for name, seen in views.items():
         state = out.get(name, GroupState(name))
+        epoch = max(e for e, _, _ in seen)
+        settled = Counter(a for e, a, busy in seen if e == epoch and not busy)
+        address = settled.most_common(1)[0][0] if settled else state.master_address
         if state.config_epoch is None:
             out[name] = GroupState(name, state.failovers, epoch, state.last_failover_at, address)
         elif epoch > state.config_epoch:

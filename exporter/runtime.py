@@ -119,7 +119,7 @@ class Runtime:
         self._reconcile(specs)
         for name, state in groups.items():
             old = before.get(name)
-            if old is not None and old.master_address != state.master_address:
+            if old is not None and old != state:
                 # The Sentinels name a new master: re-poll the group now, not at the next tick.
                 for poller in self.pollers.values():
                     if name in poller.spec.groups:

@@ -206,3 +206,19 @@ def test_groups_are_tracked_independently() -> None:
     snaps = [sentinel(SEED, view("alpha", epoch=2), view("beta", epoch=7))]
     groups = track_failovers(groups, snaps, now=2.0)
     assert (groups["alpha"].failovers, groups["beta"].failovers) == (1, 0)
+
+
+def test_the_leader_still_naming_the_old_master_does_not_hide_the_new_one() -> None:
+    # The Sentinel that ran the failover reports the new epoch with the old address, flagged
+    # failover_in_progress, for about a second after the others have switched.
+    groups = track_failovers({}, three(0), now=1.0)
+    leader_view = view(epoch=1)
+    leader_view.master["flags"] = "master,failover_in_progress"  # type: ignore[index]
+    snaps = [
+        sentinel("10.0.0.10:26379", leader_view),
+        sentinel("10.0.0.11:26379", view(master="10.0.0.2:6379", epoch=1)),
+        sentinel("10.0.0.12:26379", view(master="10.0.0.2:6379", epoch=1)),
+    ]
+    groups = track_failovers(groups, snaps, now=2.0)
+    assert groups["mymaster"].master_address == "10.0.0.2:6379"
+    assert groups["mymaster"].failovers == 1
