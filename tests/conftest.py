@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from exporter.localtopology import available_flavors, free_port
+from tests.promtext import value
 
 FLAVORS = available_flavors()
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +81,14 @@ class ExporterProcess:
                 return response.status, response.read(), _lower(response.headers.items())
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read(), _lower(exc.headers.items())
+
+    def wait_up(self, instance: str, timeout: float = 20) -> None:
+        """Wait until the node at `instance` has been polled successfully."""
+        wait_until(
+            lambda: value(self.metrics(), "redis_up", instance=instance) == 1,
+            timeout,
+            what=f"redis_up 1 for {instance}",
+        )
 
     def metrics(self) -> str:
         status, body, _ = self.get("/metrics")

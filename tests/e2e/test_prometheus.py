@@ -21,7 +21,7 @@ import pytest
 
 from exporter.localtopology import ServerProcess, free_port, start_standalone
 from tests.conftest import FLAVORS, wait_until
-from tests.promtext import parse_series, value
+from tests.promtext import parse_series
 
 PROMETHEUS = shutil.which("prometheus")
 if PROMETHEUS is None and os.environ.get("CI"):
@@ -79,11 +79,7 @@ def test_prometheus_stores_the_same_series_as_the_text_format(
     exporter = run_exporter(
         "--redis-addr", node.address, "--poll-interval", "30", "--poll-timeout", "2"
     )
-    wait_until(
-        lambda: value(exporter.metrics(), "redis_up", instance=node.address) == 1,
-        20,
-        what="first poll",
-    )
+    exporter.wait_up(node.address, 20)
     prom = Prometheus(f"127.0.0.1:{exporter.port}", tmp_path)
     try:
 

@@ -36,11 +36,7 @@ def test_metrics_are_cached_between_polls_and_negotiate_gzip_and_openmetrics(
     exporter = run_exporter(
         "--redis-addr", node.address, "--poll-interval", "30", "--poll-timeout", "2"
     )
-    wait_until(
-        lambda: value(exporter.metrics(), "redis_up", instance=node.address) == 1,
-        20,
-        what="first poll",
-    )
+    exporter.wait_up(node.address, 20)
     first, second = exporter.metrics(), exporter.metrics()
     assert first == second  # nothing polled in between: the same rendered bytes
     status, body, headers = exporter.get("/metrics", {"Accept-Encoding": "gzip"})
@@ -98,11 +94,7 @@ def test_sigterm_closes_connections_and_exits_cleanly(
     exporter = run_exporter(
         "--redis-addr", node.address, "--poll-interval", "0.2", "--poll-timeout", "0.1"
     )
-    wait_until(
-        lambda: value(exporter.metrics(), "redis_up", instance=node.address) == 1,
-        20,
-        what="first poll",
-    )
+    exporter.wait_up(node.address, 20)
 
     def ours() -> int:
         return sum(c["name"] == "redis-ha-exporter" for c in observer.client_list())

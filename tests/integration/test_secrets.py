@@ -53,11 +53,7 @@ def test_password_never_appears_in_metrics_page_logs_or_argv(
         secret_file.write_text(SECRET + "\n")
         args += ["--redis-password-file", str(secret_file)]
     exporter = run_exporter(*args, env=env)
-    wait_until(
-        lambda: value(exporter.metrics(), "redis_up", instance=protected.address) == 1,
-        15,
-        what="node up with the right password",
-    )
+    exporter.wait_up(protected.address, 15)
     shown = _everything_shown(exporter)
     assert SECRET not in shown
     check = subprocess.run(
@@ -118,9 +114,5 @@ def test_password_in_the_url_is_masked_everywhere(
         "debug",
         env={"REDIS_ADDR": url},
     )
-    wait_until(
-        lambda: value(exporter.metrics(), "redis_up", instance=protected.address) == 1,
-        15,
-        what="node up with the URL's password",
-    )
+    exporter.wait_up(protected.address, 15)
     assert SECRET not in _everything_shown(exporter)
