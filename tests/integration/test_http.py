@@ -144,3 +144,21 @@ def test_refused_config_slowlog_and_latency_are_logged_once_and_skipped(
     time.sleep(1)
     assert admin.info("stats").get("acl_access_denied_cmd", 0) == denied  # not sent again
     admin.close()
+
+
+def test_a_node_on_a_unix_socket_is_polled_and_labelled_by_its_path(
+    flavor: Any, run_exporter: Any, tmp_path: Path
+) -> None:
+    sock = tmp_path / "redis.sock"
+    server = start_standalone(
+        flavor, tmp_path / "unix", extra_config={"unixsocket": str(sock), "unixsocketperm": "700"}
+    )
+    try:
+        exporter = run_exporter(
+            "--redis-addr", f"unix://{sock}", "--poll-interval", "0.5", "--poll-timeout", "0.4"
+        )
+        exporter.wait_up(str(sock))
+        text = exporter.metrics()
+        assert value(text, "redis_connected_clients", instance=str(sock)) is not None
+    finally:
+        server.stop()
