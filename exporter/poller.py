@@ -132,10 +132,9 @@ class NodePoller:
         restarts, so many nodes are not hit in lock-step."""
         return zlib.crc32(self.spec.instance.encode()) / 2**32
 
-    def _delay_after(self, ok: bool) -> float:
+    def _backoff(self) -> float:
+        """Delay before retrying a failing node: doubling from one interval, capped, jittered."""
         interval = self.settings.interval
-        if ok:
-            return interval
         backoff = min(
             interval * 2 ** (self._failures - 1), interval * self.settings.max_backoff_intervals
         )
@@ -151,12 +150,11 @@ class NodePoller:
             ok = await self.poll_once()
             now = time.monotonic()
             if ok:
-                next_at += self.settings.interval
+                next_at += interval
                 if next_at < now:  # an overrun skips the missed ticks instead of bursting
-                    missed = (now - next_at) // self.settings.interval + 1
-                    next_at += missed * self.settings.interval
+                    next_at += ((now - next_at) // interval + 1) * interval
             else:
-                next_at = now + self._delay_after(False)
+                next_at = now + self._backoff()
             if await self._sleep(next_at - time.monotonic()):
                 next_at = time.monotonic()
 

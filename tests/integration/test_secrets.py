@@ -25,6 +25,20 @@ def protected(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server
     server.stop()
 
 
+def _args(node: ServerProcess) -> list[str]:
+    """Fast polls and debug logging: the most a secret could leak through."""
+    return [
+        "--redis-addr",
+        node.address,
+        "--poll-interval",
+        "0.5",
+        "--poll-timeout",
+        "0.4",
+        "--log-level",
+        "debug",
+    ]
+
+
 def _everything_shown(exporter: Any) -> str:
     parts = [exporter.metrics(), exporter.get("/")[1].decode(), exporter.logs()]
     parts.append(Path(f"/proc/{exporter.proc.pid}/cmdline").read_bytes().decode(errors="replace"))
@@ -35,16 +49,7 @@ def _everything_shown(exporter: Any) -> str:
 def test_password_never_appears_in_metrics_page_logs_or_argv(
     protected: ServerProcess, run_exporter: Any, tmp_path: Path, via: str
 ) -> None:
-    args = [
-        "--redis-addr",
-        protected.address,
-        "--poll-interval",
-        "0.5",
-        "--poll-timeout",
-        "0.4",
-        "--log-level",
-        "debug",
-    ]
+    args = _args(protected)
     env = {}
     if via == "env":
         env["REDIS_PASSWORD"] = SECRET
@@ -74,14 +79,7 @@ def test_wrong_password_is_reported_as_authentication_failure(
 ) -> None:
     wrong = "not-the-" + SECRET
     exporter = run_exporter(
-        "--redis-addr",
-        protected.address,
-        "--poll-interval",
-        "0.5",
-        "--poll-timeout",
-        "0.4",
-        "--log-level",
-        "debug",
+        *_args(protected),
         env={"REDIS_PASSWORD": wrong},
     )
 
