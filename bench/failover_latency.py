@@ -1,7 +1,7 @@
 """How long the exporter takes from a Sentinel's `+switch-master` to showing the new master
 with role="master" on /metrics. Prints each run and the median; never part of pass/fail.
 
-    .venv/bin/python bench/failover_latency.py [--runs 5] [--interval 1] [--flavor redis]
+    .venv/bin/python -m bench.failover_latency [--runs 5] [--interval 1] [--flavor redis]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import redis
 
-from exporter.localtopology import Topology, available_flavors, free_port
+from tests.topology import Topology, available_flavors, free_port
 
 PASSWORD = "bench-pw"
 

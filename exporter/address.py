@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 Scheme = Literal["redis", "rediss", "unix"]
 DEFAULT_PORT = 6379
+DEFAULT_SENTINEL_PORT = 26379
 _SCHEMES: dict[str, Scheme] = {
     "redis": "redis",
     "rediss": "rediss",
@@ -76,8 +77,11 @@ def _safe(text: str) -> str:
     return f"{scheme}***@{text.rsplit('@', 1)[-1]}"
 
 
-def parse_address(text: str) -> RedisAddress:
-    """Parse one target; raise AddressError with a message that is safe to print."""
+def parse_address(text: str, default_port: int = DEFAULT_PORT) -> RedisAddress:
+    """Parse one target; raise AddressError with a message that is safe to print.
+
+    `default_port` applies when the text names none: DEFAULT_SENTINEL_PORT for Sentinels.
+    """
     raw = text.strip()
     if not raw:
         raise AddressError("empty address")
@@ -118,7 +122,7 @@ def parse_address(text: str) -> RedisAddress:
     return RedisAddress(
         scheme,
         host=host,
-        port=port or DEFAULT_PORT,
+        port=port or default_port,
         db=db,
         username=username,
         password=password,

@@ -1,4 +1,8 @@
-"""Command line: `run` (default), `check-config` and `demo`; builds Settings and starts uvicorn."""
+"""Command line: `run` (default) and `check-config`; builds Settings and serves HTTP.
+
+Exit status: 0 after a clean stop (SIGTERM, SIGINT), 1 when the exporter cannot start or fails,
+2 for invalid configuration.
+"""
 
 from __future__ import annotations
 
@@ -6,72 +10,98 @@ import argparse
 import asyncio
 import json
 import logging
-import secrets
 import signal
+import socket
 import sys
-import tempfile
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import uvicorn
 from pydantic import SecretStr
 
 from exporter import __version__
-from exporter.config import SOURCES, ConfigError, Settings, load_settings, split_listen_address
+from exporter.address import AddressError, parse_address
+from exporter.config import (
+    ADDRESS_PORTS,
+    OPTIONS,
+    ConfigError,
+    Settings,
+    is_repeatable,
+    load_settings,
+    shown_default,
+    split_listen_address,
+)
 
 log = logging.getLogger("exporter")
-EXIT_CONFIG = 2
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
-_HELP = {
-    "config_file": "YAML file with settings (and per-target credentials under `targets:`)",
-    "redis_addr": "data node to poll: redis://, rediss://, unix:// or host:port (repeatable)",
-    "redis_user": "ACL username for data nodes",
-    "redis_password": "password for data nodes (visible in the process list: prefer the env var)",
-    "redis_password_file": "file holding the password for data nodes",
-    "sentinel_addr": "Sentinel to discover the topology from (repeatable)",
-    "sentinel_master": "only follow this Sentinel group (repeatable; default: all)",
-    "sentinel_user": "ACL username for Sentinels",
-    "sentinel_password": "password for Sentinels (visible in the process list: prefer the env var)",
-    "sentinel_password_file": "file holding the password for Sentinels",
-    "listen_address": "HTTP listen address [host]:port (default :9121)",
-    "poll_interval": "seconds between polls of a node (default 10)",
-    "poll_timeout": "deadline of one poll in seconds, less than the interval (default 5)",
-    "config_refresh_polls": "re-read CONFIG every N polls (default 6)",
-    "slowlog_fetch": "SLOWLOG GET this many entries per poll (default 128)",
-    "log_level": "debug, info, warning or error (default info)",
-    "log_format": "text or json (default text)",
-}
-_REPEATED = {"redis_addr", "sentinel_addr", "sentinel_master"}
+
+def add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per declared setting; only the flags given end up in the namespace."""
+    for name, declared in OPTIONS.items():
+        if declared.flag is None:
+            continue
+        default = shown_default(name)
+        text = declared.help + (f" (default: {default})" if default else "")
+        text = text.replace("`", "") + (f" [env {', '.join(declared.env)}]" if declared.env else "")
+        common: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": text}
+        if Settings.model_fields[name].annotation is bool:
+            # `--flag`, `--flag=false` and `--no-flag`; pydantic parses the word.
+            parser.add_argument(
+                declared.flag, nargs="?", const="true", metavar=declared.metavar, **common
+            )
+            parser.add_argument(
+                "--no-" + declared.flag.removeprefix("--"),
+                action="store_const",
+                const="false",
+                dest=name,
+                default=argparse.SUPPRESS,
+                help=f"the same as {declared.flag}=false",
+            )
+        else:
+            action = "append" if is_repeatable(name) else "store"
+            parser.add_argument(declared.flag, action=action, metavar=declared.metavar, **common)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="redis-ha-exporter",
         description="Prometheus exporter for Redis masters, replicas and Sentinels.",
+        epilog="Exit status: 0 after SIGTERM or Ctrl-C, 1 when it cannot start or fails, "
+        "2 for invalid configuration.",
     )
     parser.add_argument("--version", action="version", version=f"redis-ha-exporter {__version__}")
     parser.add_argument(
-        "command", nargs="?", default="run", choices=["run", "check-config", "demo"]
+        "command",
+        nargs="?",
+        default="run",
+        choices=["run", "check-config"],
+        help="run (the default) or check-config: print the settings, secrets masked, and exit",
     )
-    for name, (flag, envs) in SOURCES.items():
-        if name not in _HELP:
-            continue
-        env_note = f" [env {', '.join(envs)}]" if envs else ""
-        parser.add_argument(
-            flag,
-            dest=name,
-            action="append" if name in _REPEATED else "store",
-            default=argparse.SUPPRESS,
-            help=_HELP[name] + env_note,
-        )
-    parser.add_argument(
-        "--demo-flavor",
-        choices=["auto", "redis", "valkey"],
-        default="auto",
-        help="server binaries for `demo` (default: redis if installed)",
-    )
+    add_setting_flags(parser)
     return parser
+
+
+def warn_about_visible_secrets(flags: Mapping[str, Any]) -> None:
+    """Warn on stderr about secrets given as flags: any user can read a process's arguments."""
+    for name, given in flags.items():
+        if name in ADDRESS_PORTS:
+            if not any(_has_password(text) for text in given):
+                continue
+        elif Settings.model_fields[name].annotation != SecretStr | None:
+            continue
+        print(
+            f"warning: the password given with {OPTIONS[name].flag} is visible to other users "
+            f"in the process list; prefer {', '.join(OPTIONS[name].env)} or a password file",
+            file=sys.stderr,
+        )
+
+
+def _has_password(text: Any) -> bool:
+    try:
+        return parse_address(str(text)).password is not None
+    except AddressError:
+        return False  # load_settings reports it
 
 
 class _Redactor(logging.Filter):
@@ -130,101 +160,81 @@ def secrets_of(settings: Settings) -> list[str]:
     return out
 
 
-def serve(settings: Settings) -> int:
-    from exporter.runtime import Runtime
-    from exporter.web import create_app
-
-    host, port = split_listen_address(settings.listen_address)
-    runtime = Runtime(settings)
-    config = uvicorn.Config(
-        create_app(runtime),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-    )
-    log.info("redis-ha-exporter %s listening on http://%s:%d/", __version__, host, port)
-    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for the
-    # handler that was there before; ours turns that into a normal exit instead of death
-    # by signal, so supervisors see a clean stop.
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+def bind(listen_address: str) -> socket.socket:
+    """A socket bound to `[host]:port`, or OSError with a message that names the address."""
+    host, port = split_listen_address(listen_address)
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        asyncio.run(uvicorn.Server(config).serve())
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        family, kind, proto, _, where = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise OSError(f"cannot listen on {shown}: {_reason(exc)}") from None
+    try:
+        # As uvicorn does: a restart must not wait for the old connections' TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(where)
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {shown}: {_reason(exc)}") from None
+    return sock
+
+
+def _reason(exc: OSError) -> str:
+    text = exc.strerror or str(exc)
+    return text[:1].lower() + text[1:]
+
+
+def serve(settings: Settings) -> int:
+    """Serve until SIGTERM or SIGINT; the exit status for `main`."""
+    from exporter.runtime import Runtime
+
+    # Bound before anything starts: a port in use must end the process at once, not after
+    # pollers have started (uvicorn would then wait on them forever).
+    try:
+        sock = bind(settings.listen_address)
+    except OSError as exc:
+        log.error("%s", exc)
+        return EXIT_FAILURE
+    with sock:
+        runtime = Runtime(settings)
+        config = uvicorn.Config(
+            runtime.app(),
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+        )
+        server = uvicorn.Server(config)
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        log.info("redis-ha-exporter %s listening on http://%s:%d/", __version__, shown, port)
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for
+        # the handler that was there before; ours turns that into a normal exit instead of
+        # death by signal, so supervisors see a clean stop.
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            asyncio.run(server.serve(sockets=[sock]))
+        except KeyboardInterrupt:
+            pass
+        except SystemExit:  # uvicorn's way to report a failed start-up (exit status 3)
+            log.error("start-up failed")
+            return EXIT_FAILURE
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     log.info("stopped")
-    return 0
+    return EXIT_OK
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _demo(settings_flags: dict[str, Any], flavor: str) -> int:
-    from exporter import localtopology
-
-    flavors = localtopology.available_flavors()
-    chosen = flavors[0] if flavor == "auto" and flavors else flavor
-    if chosen not in flavors:
-        print(
-            f"demo: no {chosen if flavor != 'auto' else 'redis-server or valkey-server'} "
-            "binary found; run `make demo` to install one",
-            file=sys.stderr,
-        )
-        return 1
-    # SIGTERM (from `timeout`, a supervisor, or make) must still stop every server we start.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    password = "demo-" + secrets.token_hex(8)
-    with tempfile.TemporaryDirectory(prefix="redis-ha-demo-") as tmp:
-        print(
-            f"demo: starting a master, 2 replicas and 3 Sentinels ({chosen}) in {tmp} ...",
-            flush=True,
-        )
-        topo = localtopology.Topology(chosen, Path(tmp), password=password)
-        with topo.start():
-            sentinels = [s.address for s in topo.sentinels]
-            flags = {
-                "poll_interval": 2.0,
-                "poll_timeout": 1.0,
-                **settings_flags,
-                "sentinel_addr": sentinels,
-                "redis_password": SecretStr(password),
-            }
-            settings = load_settings(flags)
-            setup_logging(settings.log_level, settings.log_format, secrets_of(settings))
-            host, port = split_listen_address(settings.listen_address)
-            shown = "localhost" if host in ("0.0.0.0", "::") else host
-            print(f"demo: Sentinels at {', '.join(sentinels)}; the exporter only knows these.")
-            print(f"demo: open http://{shown}:{port}/ and http://{shown}:{port}/metrics")
-            print(
-                f"demo: trigger a failover with: redis-cli -p {topo.sentinels[0].port} "
-                "SENTINEL FAILOVER mymaster   (or `make failover`)"
-            )
-            print("demo: Ctrl-C stops the exporter and every server.", flush=True)
-            marker = localtopology.demo_marker()
-            marker.write_text(str(topo.sentinels[0].port))
-            try:
-                return serve(settings)
-            finally:
-                marker.unlink(missing_ok=True)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = vars(_parser().parse_args(argv))
     command = args.pop("command")
-    flavor = args.pop("demo_flavor")
-    if "redis_password" in args or "sentinel_password" in args:
-        print(
-            "warning: a password given as a flag is visible to other users in the process "
-            "list; use REDIS_PASSWORD / REDIS_SENTINEL_PASSWORD or a password file",
-            file=sys.stderr,
-        )
-    if command == "demo":
-        return _demo(args, flavor)
+    warn_about_visible_secrets(args)
     try:
         settings = load_settings(args)
     except ConfigError as exc:
@@ -233,6 +243,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     if command == "check-config":
         print(json.dumps(settings.masked(), indent=2, default=str))
-        return 0
+        return EXIT_OK
     setup_logging(settings.log_level, settings.log_format, secrets_of(settings))
     return serve(settings)

@@ -1,22 +1,26 @@
 """Configuration: flags > environment > YAML file > defaults, validated once at start-up.
 
-Every problem is reported with the flag and environment variable that set it, and no secret
-ever appears in a message.
+Each setting is declared once, on its field: an `Option` gives its flag, environment variables
+and help text, from which `--help`, `check-config` and the README table are made. Every problem
+is reported with the flag and environment variable that set it, and no secret ever appears in a
+message. Password files are read once, here, when the settings are loaded.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_origin
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
+    PlainValidator,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -26,34 +30,39 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from exporter.address import AddressError, RedisAddress, parse_address
+from exporter.address import (
+    DEFAULT_PORT,
+    DEFAULT_SENTINEL_PORT,
+    AddressError,
+    RedisAddress,
+    parse_address,
+)
 
 DEFAULT_TARGET = "redis://localhost:6379"
+MASK = "********"
+# Settings holding addresses, with the port an address without one gets.
+ADDRESS_PORTS = {"redis_addr": DEFAULT_PORT, "sentinel_addr": DEFAULT_SENTINEL_PORT}
 
-# field -> (flag, environment variables in order of preference)
-SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "config_file": ("--config-file", ("REDIS_EXPORTER_CONFIG_FILE",)),
-    "redis_addr": ("--redis-addr", ("REDIS_ADDR", "REDIS_URL")),
-    "redis_user": ("--redis-user", ("REDIS_USER",)),
-    "redis_password": ("--redis-password", ("REDIS_PASSWORD",)),
-    "redis_password_file": ("--redis-password-file", ("REDIS_PASSWORD_FILE",)),
-    "sentinel_addr": ("--sentinel-addr", ("REDIS_SENTINEL_ADDR",)),
-    "sentinel_master": ("--sentinel-master", ("REDIS_SENTINEL_MASTER",)),
-    "sentinel_user": ("--sentinel-user", ("REDIS_SENTINEL_USER",)),
-    "sentinel_password": ("--sentinel-password", ("REDIS_SENTINEL_PASSWORD",)),
-    "sentinel_password_file": ("--sentinel-password-file", ("REDIS_SENTINEL_PASSWORD_FILE",)),
-    "listen_address": (
-        "--listen-address",
-        ("REDIS_EXPORTER_WEB_LISTEN_ADDRESS", "REDIS_EXPORTER_LISTEN_ADDRESS"),
-    ),
-    "poll_interval": ("--poll-interval", ("REDIS_EXPORTER_POLL_INTERVAL",)),
-    "poll_timeout": ("--poll-timeout", ("REDIS_EXPORTER_POLL_TIMEOUT",)),
-    "config_refresh_polls": ("--config-refresh-polls", ("REDIS_EXPORTER_CONFIG_REFRESH_POLLS",)),
-    "slowlog_fetch": ("--slowlog-fetch", ("REDIS_EXPORTER_SLOWLOG_FETCH",)),
-    "log_level": ("--log-level", ("REDIS_EXPORTER_LOG_LEVEL",)),
-    "log_format": ("--log-format", ("REDIS_EXPORTER_LOG_FORMAT",)),
-    "targets": ("targets", ()),
-}
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """How a setting is given and documented; attached to its field with `Annotated`."""
+
+    flag: str | None
+    env: tuple[str, ...]
+    help: str
+    metavar: str | None = None
+    default_text: str | None = None  # Markdown, when the default value alone would mislead
+
+
+def option(
+    flag: str | None,
+    *env: str,
+    help: str,
+    metavar: str | None = None,
+    default_text: str | None = None,
+) -> Option:
+    return Option(flag, env, help, metavar, default_text)
 
 
 class ConfigError(Exception):
@@ -83,6 +92,32 @@ def _read_secret(path: Path) -> SecretStr:
     return SecretStr(text.rstrip("\r\n"))
 
 
+@dataclass(frozen=True, slots=True)
+class SecretFile:
+    """A password file as named in the configuration, with its contents as read at load."""
+
+    path: Path
+    secret: SecretStr = field(repr=False, compare=False)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+def _load_secret_file(value: Any) -> SecretFile:
+    if isinstance(value, SecretFile):
+        return value
+    if not isinstance(value, str | os.PathLike):
+        raise ValueError("must be a file path")
+    path = Path(value)
+    return SecretFile(path, _read_secret(path))
+
+
+# Read once, when validated: a later change of the file changes nothing until a restart.
+PasswordFile = Annotated[
+    SecretFile, PlainValidator(_load_secret_file), PlainSerializer(str, return_type=str)
+]
+
+
 class TargetConfig(BaseModel):
     """One statically configured node with its own credentials (YAML `targets:` only)."""
 
@@ -91,19 +126,12 @@ class TargetConfig(BaseModel):
     addr: str
     user: str | None = None
     password: SecretStr | None = None
-    password_file: Path | None = None
+    password_file: PasswordFile | None = None
 
     @field_validator("addr")
     @classmethod
     def _addr(cls, value: str) -> str:
         parse_address(value)
-        return value
-
-    @field_validator("password_file")
-    @classmethod
-    def _readable(cls, value: Path | None) -> Path | None:
-        if value is not None:
-            _read_secret(value)
         return value
 
     @model_validator(mode="after")
@@ -132,24 +160,182 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="forbid", validate_default=True)
 
-    config_file: Path | None = None
-    redis_addr: list[str] = Field(default_factory=list)
-    redis_user: str | None = None
-    redis_password: SecretStr | None = None
-    redis_password_file: Path | None = None
-    sentinel_addr: list[str] = Field(default_factory=list)
-    sentinel_master: list[str] = Field(default_factory=list)
-    sentinel_user: str | None = None
-    sentinel_password: SecretStr | None = None
-    sentinel_password_file: Path | None = None
-    listen_address: str = ":9121"
-    poll_interval: float = Field(default=10.0, gt=0)
-    poll_timeout: float = Field(default=5.0, gt=0)
-    config_refresh_polls: int = Field(default=6, ge=1)
-    slowlog_fetch: int = Field(default=128, ge=1, le=10_000)
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["text", "json"] = "text"
-    targets: list[TargetConfig] = Field(default_factory=list)
+    config_file: Annotated[
+        Path | None,
+        option(
+            "--config-file",
+            "REDIS_EXPORTER_CONFIG_FILE",
+            metavar="PATH",
+            help="YAML file with any of these settings (snake_case keys) and per-target "
+            "credentials under `targets:`",
+        ),
+    ] = None
+    redis_addr: Annotated[
+        list[str],
+        option(
+            "--redis-addr",
+            "REDIS_ADDR",
+            "REDIS_URL",
+            metavar="URL",
+            help="a data node: `redis://host:port[/db]`, `rediss://` (TLS), `unix:///path`, "
+            "or bare `host:port`",
+            default_text="`redis://localhost:6379` when no target and no Sentinel is given",
+        ),
+    ] = Field(default_factory=list)
+    redis_user: Annotated[
+        str | None,
+        option("--redis-user", "REDIS_USER", metavar="USER", help="ACL username for data nodes"),
+    ] = None
+    redis_password: Annotated[
+        SecretStr | None,
+        option(
+            "--redis-password",
+            "REDIS_PASSWORD",
+            metavar="PASSWORD",
+            help="password for data nodes; as a flag it prints a warning, since other users "
+            "can read a process's arguments",
+        ),
+    ] = None
+    redis_password_file: Annotated[
+        PasswordFile | None,
+        option(
+            "--redis-password-file",
+            "REDIS_PASSWORD_FILE",
+            metavar="PATH",
+            help="file holding that password (a trailing newline is ignored), read at start-up",
+        ),
+    ] = None
+    sentinel_addr: Annotated[
+        list[str],
+        option(
+            "--sentinel-addr",
+            "REDIS_SENTINEL_ADDR",
+            metavar="URL",
+            help="a Sentinel to discover the topology from; port 26379 when none is given",
+        ),
+    ] = Field(default_factory=list)
+    sentinel_master: Annotated[
+        list[str],
+        option(
+            "--sentinel-master",
+            "REDIS_SENTINEL_MASTER",
+            metavar="NAME",
+            help="only follow these Sentinel groups",
+            default_text="all groups",
+        ),
+    ] = Field(default_factory=list)
+    sentinel_user: Annotated[
+        str | None,
+        option(
+            "--sentinel-user",
+            "REDIS_SENTINEL_USER",
+            metavar="USER",
+            help="ACL username for Sentinels",
+        ),
+    ] = None
+    sentinel_password: Annotated[
+        SecretStr | None,
+        option(
+            "--sentinel-password",
+            "REDIS_SENTINEL_PASSWORD",
+            metavar="PASSWORD",
+            help="password for Sentinels, separate from data nodes' because Sentinels often "
+            "have none; as a flag it prints a warning",
+        ),
+    ] = None
+    sentinel_password_file: Annotated[
+        PasswordFile | None,
+        option(
+            "--sentinel-password-file",
+            "REDIS_SENTINEL_PASSWORD_FILE",
+            metavar="PATH",
+            help="file holding that password, read at start-up",
+        ),
+    ] = None
+    listen_address: Annotated[
+        str,
+        option(
+            "--listen-address",
+            "REDIS_EXPORTER_WEB_LISTEN_ADDRESS",
+            "REDIS_EXPORTER_LISTEN_ADDRESS",
+            metavar="ADDR",
+            help="HTTP address, `[host]:port`; `:9121` listens on all interfaces",
+        ),
+    ] = ":9121"
+    poll_interval: Annotated[
+        float,
+        option(
+            "--poll-interval",
+            "REDIS_EXPORTER_POLL_INTERVAL",
+            metavar="SECONDS",
+            help="seconds between two polls of a node",
+        ),
+    ] = Field(default=10.0, gt=0)
+    poll_timeout: Annotated[
+        float,
+        option(
+            "--poll-timeout",
+            "REDIS_EXPORTER_POLL_TIMEOUT",
+            metavar="SECONDS",
+            help="deadline of one poll in seconds; must be less than the interval",
+        ),
+    ] = Field(default=5.0, gt=0)
+    config_refresh_polls: Annotated[
+        int,
+        option(
+            "--config-refresh-polls",
+            "REDIS_EXPORTER_CONFIG_REFRESH_POLLS",
+            metavar="N",
+            help="read `CONFIG GET` every N polls",
+        ),
+    ] = Field(default=6, ge=1)
+    slowlog_fetch: Annotated[
+        int,
+        option(
+            "--slowlog-fetch",
+            "REDIS_EXPORTER_SLOWLOG_FETCH",
+            metavar="N",
+            help="entries read with `SLOWLOG GET` per poll",
+        ),
+    ] = Field(default=128, ge=1, le=10_000)
+    slowlog_fetch_max: Annotated[
+        int,
+        option(
+            "--slowlog-fetch-max",
+            "REDIS_EXPORTER_SLOWLOG_FETCH_MAX",
+            metavar="N",
+            help="ceiling of slowlog entries read in one poll when more than `--slowlog-fetch` "
+            "are new; at least `--slowlog-fetch`",
+        ),
+    ] = Field(default=1024, ge=1, le=100_000)
+    set_client_name: Annotated[
+        bool,
+        option(
+            "--set-client-name",
+            "REDIS_EXPORTER_SET_CLIENT_NAME",
+            metavar="BOOL",
+            help="send `CLIENT SETNAME redis-ha-exporter` after connecting; best effort",
+        ),
+    ] = True
+    log_level: Annotated[
+        Literal["debug", "info", "warning", "error"],
+        option(
+            "--log-level",
+            "REDIS_EXPORTER_LOG_LEVEL",
+            metavar="LEVEL",
+            help="`debug`, `info`, `warning` or `error`",
+        ),
+    ] = "info"
+    log_format: Annotated[
+        Literal["text", "json"],
+        option(
+            "--log-format", "REDIS_EXPORTER_LOG_FORMAT", metavar="FORMAT", help="`text` or `json`"
+        ),
+    ] = "text"
+    targets: Annotated[
+        list[TargetConfig],
+        option(None, help="YAML only: static targets with their own credentials"),
+    ] = Field(default_factory=list)
 
     @field_validator("redis_addr", "sentinel_addr", "sentinel_master", mode="before")
     @classmethod
@@ -163,11 +349,11 @@ class Settings(BaseSettings):
 
     @field_validator("redis_addr", "sentinel_addr")
     @classmethod
-    def _addresses(cls, value: list[str]) -> list[str]:
+    def _addresses(cls, value: list[str], info: ValidationInfo) -> list[str]:
         problems = []
         for item in value:
             try:
-                parse_address(item)
+                parse_address(item, ADDRESS_PORTS[str(info.field_name)])
             except AddressError as exc:
                 problems.append(str(exc))
         if problems:
@@ -182,16 +368,14 @@ class Settings(BaseSettings):
 
     @field_validator("redis_password_file", "sentinel_password_file")
     @classmethod
-    def _readable(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+    def _one_password(cls, value: SecretFile | None, info: ValidationInfo) -> SecretFile | None:
         inline = info.field_name.removesuffix("_file") if info.field_name else ""
         if value is not None and info.data.get(inline) is not None:
             raise ValueError(f"{_describe((inline,))} is set too; use one")
-        if value is not None:
-            _read_secret(value)
         return value
 
-    # Checked per field (earlier fields are in `info.data`) rather than in a model validator,
-    # which pydantic skips as soon as any field fails: every problem gets its own line.
+    # Cross-checks are per field (earlier fields are in `info.data`) rather than in a model
+    # validator, which pydantic skips as soon as any field fails: every problem gets its line.
     @field_validator("poll_timeout")
     @classmethod
     def _timeout_below_interval(cls, value: float, info: ValidationInfo) -> float:
@@ -200,6 +384,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{value:g}s must be less than {_describe(('poll_interval',))} ({interval:g}s)"
             )
+        return value
+
+    @field_validator("slowlog_fetch_max")
+    @classmethod
+    def _max_not_below_fetch(cls, value: int, info: ValidationInfo) -> int:
+        fetch = info.data.get("slowlog_fetch")
+        if fetch is not None and value < fetch:
+            raise ValueError(f"{value} must be at least {_describe(('slowlog_fetch',))} ({fetch})")
         return value
 
     @classmethod
@@ -213,11 +405,11 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, _EnvSource(settings_cls), _YamlSource(settings_cls, init_settings))
 
-    # -- resolution -------------------------------------------------------------------
+    # -- resolution: no I/O, every secret was read at load --------------------------------
 
     def data_targets(self) -> list[Target]:
         """Static data-node targets (flags/env and YAML `targets:`), deduplicated by address."""
-        default = Credentials(self.redis_user, self._password("redis"))
+        default = self.data_credentials()
         seen: dict[str, Target] = {}
         for text in self.redis_addr or (
             [] if self.targets or self.sentinel_addr else [DEFAULT_TARGET]
@@ -228,51 +420,85 @@ class Settings(BaseSettings):
             addr = parse_address(entry.addr)
             password = entry.password
             if entry.password_file is not None:
-                password = _read_secret(entry.password_file)
+                password = entry.password_file.secret
             creds = Credentials(entry.user or default.username, password or default.password)
             seen[addr.instance] = Target(addr, _url_credentials(addr, creds))
         return list(seen.values())
 
     def sentinel_targets(self) -> list[Target]:
-        default = Credentials(self.sentinel_user, self._password("sentinel"))
+        default = self.sentinel_credentials()
         seen: dict[str, Target] = {}
         for text in self.sentinel_addr:
-            addr = parse_address(text)
+            addr = parse_address(text, DEFAULT_SENTINEL_PORT)
             seen.setdefault(addr.instance, Target(addr, _url_credentials(addr, default)))
         return list(seen.values())
 
     def data_credentials(self) -> Credentials:
         """Credentials for data nodes found through Sentinel."""
-        return Credentials(self.redis_user, self._password("redis"))
+        return Credentials(
+            self.redis_user, _password(self.redis_password, self.redis_password_file)
+        )
 
     def sentinel_credentials(self) -> Credentials:
         """Credentials for Sentinels found through other Sentinels."""
-        return Credentials(self.sentinel_user, self._password("sentinel"))
-
-    def _password(self, which: Literal["redis", "sentinel"]) -> SecretStr | None:
-        path = self.redis_password_file if which == "redis" else self.sentinel_password_file
-        if path is not None:
-            return _read_secret(path)
-        return self.redis_password if which == "redis" else self.sentinel_password
+        return Credentials(
+            self.sentinel_user, _password(self.sentinel_password, self.sentinel_password_file)
+        )
 
     def masked(self) -> dict[str, Any]:
         """The effective configuration with every secret replaced, for `check-config`."""
         out = self.model_dump(mode="json")
-        for key in ("redis_password", "sentinel_password"):
-            out[key] = "********" if out.get(key) else None
-        out["redis_addr"] = [parse_address(a).redacted() for a in self.redis_addr]
-        out["sentinel_addr"] = [parse_address(a).redacted() for a in self.sentinel_addr]
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                out[name] = MASK
+            elif name in ADDRESS_PORTS:
+                out[name] = [parse_address(a, ADDRESS_PORTS[name]).redacted() for a in value]
         for entry in out["targets"]:
             entry["addr"] = parse_address(entry["addr"]).redacted()
-            entry["password"] = "********" if entry.get("password") else None
+            entry["password"] = MASK if entry.get("password") else None
         for which, creds in (
             ("redis", self.data_credentials()),
             ("sentinel", self.sentinel_credentials()),
         ):
-            out[f"effective_{which}_password"] = "********" if creds.password else None
+            out[f"effective_{which}_password"] = MASK if creds.password else None
         out["resolved_data_targets"] = [t.address.redacted() for t in self.data_targets()]
         out["resolved_sentinel_targets"] = [t.address.redacted() for t in self.sentinel_targets()]
         return out
+
+
+def _option_of(info: FieldInfo) -> Option:
+    return next(m for m in info.metadata if isinstance(m, Option))
+
+
+# field name -> its declaration, in the order of the model
+OPTIONS: Mapping[str, Option] = {
+    name: _option_of(info) for name, info in Settings.model_fields.items()
+}
+
+
+def is_repeatable(name: str) -> bool:
+    """A list setting: its flag may be repeated and its environment variable comma-separated."""
+    return get_origin(Settings.model_fields[name].annotation) is list
+
+
+def shown_default(name: str) -> str:
+    """The default as documentation shows it: Markdown from `default_text`, else plain."""
+    declared = OPTIONS[name].default_text
+    if declared is not None:
+        return declared
+    default = Settings.model_fields[name].get_default(call_default_factory=True)
+    if default is None or default == []:
+        return ""
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, float) and default.is_integer():
+        return str(int(default))
+    return str(default)
+
+
+def _password(inline: SecretStr | None, from_file: SecretFile | None) -> SecretStr | None:
+    return from_file.secret if from_file is not None else inline
 
 
 def _url_credentials(addr: RedisAddress, default: Credentials) -> Credentials:
@@ -290,15 +516,15 @@ def split_listen_address(value: str) -> tuple[str, int]:
 
 
 class _EnvSource(PydanticBaseSettingsSource):
-    """Reads exactly the documented environment variables, nothing else."""
+    """Reads exactly the declared environment variables, nothing else."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name, (_flag, envs) in SOURCES.items():
-            for env in envs:
+        for name, declared in OPTIONS.items():
+            for env in declared.env:
                 value = os.environ.get(env)
                 if value is not None and value != "":
                     out[name] = value
@@ -311,7 +537,9 @@ class _YamlSource(PydanticBaseSettingsSource):
 
     def __init__(self, settings_cls: type[BaseSettings], init: PydanticBaseSettingsSource) -> None:
         super().__init__(settings_cls)
-        given = init().get("config_file") or os.environ.get("REDIS_EXPORTER_CONFIG_FILE")
+        given = init().get("config_file")
+        for env in OPTIONS["config_file"].env:
+            given = given or os.environ.get(env)
         self.path = Path(given) if given else None
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
@@ -321,30 +549,19 @@ class _YamlSource(PydanticBaseSettingsSource):
         path = self.path
         if path is None:
             return {}
+        where = _describe(("config_file",))
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise ConfigError(
-                [
-                    f"--config-file (REDIS_EXPORTER_CONFIG_FILE): cannot read {str(path)!r}: "
-                    f"{exc.strerror}"
-                ]
-            ) from None
+            raise ConfigError([f"{where}: cannot read {str(path)!r}: {exc.strerror}"]) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError(
-                [
-                    f"--config-file (REDIS_EXPORTER_CONFIG_FILE): {str(path)!r} is not valid "
-                    f"YAML{where}"
-                ]
-            ) from None
+            line = f" at line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError([f"{where}: {str(path)!r} is not valid YAML{line}"]) from None
         if data is None:
             return {}
         if not isinstance(data, dict):
-            raise ConfigError(
-                [f"--config-file (REDIS_EXPORTER_CONFIG_FILE): {str(path)!r} must hold a mapping"]
-            )
+            raise ConfigError([f"{where}: {str(path)!r} must hold a mapping"])
         return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
@@ -352,13 +569,13 @@ def _describe(loc: tuple[int | str, ...]) -> str:
     if not loc:
         return "configuration"
     name = str(loc[0])
-    if name in SOURCES:
-        flag, envs = SOURCES[name]
-        if name == "targets":
-            rest = ".".join(str(p) for p in loc[1:])
-            return f"config file targets[{rest}]" if rest else "config file targets"
-        return f"{flag} ({', '.join(envs)})" if envs else flag
-    return f"config file key {name!r}"
+    if name == "targets":
+        rest = ".".join(str(p) for p in loc[1:])
+        return f"config file targets[{rest}]" if rest else "config file targets"
+    declared = OPTIONS.get(name)
+    if declared is None or declared.flag is None:
+        return f"config file key {name!r}"
+    return f"{declared.flag} ({', '.join(declared.env)})" if declared.env else declared.flag
 
 
 def load_settings(flags: Mapping[str, Any]) -> Settings:

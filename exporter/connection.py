@@ -1,14 +1,20 @@
 """redis.asyncio client factory: one persistent connection per node, our own timeouts and
-no hidden retries (the poller owns backoff), and replies left raw for our parsers."""
+no hidden retries (the poller owns backoff), and replies left raw for our parsers.
+
+The client name is set best effort on every (re)connect: redis-py's own `client_name` fails
+the connection when a least-privilege ACL user may not run CLIENT SETNAME.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.connection import Connection, UnixDomainSocketConnection
+from redis.asyncio.connection import AbstractConnection, Connection, UnixDomainSocketConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ResponseError
 
 from exporter.address import RedisAddress
 from exporter.config import Credentials
@@ -25,17 +31,42 @@ except ImportError:  # redis-py < 7.1
 CLIENT_NAME = "redis-ha-exporter"
 
 
-def make_client(address: RedisAddress, credentials: Credentials, timeout: float) -> Redis:
+class ClientName:
+    """Names each new connection `redis-ha-exporter`; after the server refuses once, it
+    stops asking and calls `on_refused` (one log line) instead of failing the connection."""
+
+    def __init__(self, enabled: bool, on_refused: Callable[[ResponseError], None]) -> None:
+        self.enabled = enabled
+        self._on_refused = on_refused
+
+    async def on_connect(self, connection: AbstractConnection) -> None:
+        await connection.on_connect()  # authenticate and SELECT, as redis-py would
+        if not self.enabled:
+            return
+        await connection.send_command("CLIENT", "SETNAME", CLIENT_NAME, check_health=False)
+        try:
+            await connection.read_response()
+        except ResponseError as exc:
+            self.enabled = False
+            self._on_refused(exc)
+
+
+def make_client(
+    address: RedisAddress,
+    credentials: Credentials,
+    timeout: float,
+    client_name: ClientName | None = None,
+) -> Redis:
     """A client whose pool holds at most one connection, reused across polls."""
     common: dict[str, Any] = {
         "username": credentials.username,
         "password": credentials.password.get_secret_value() if credentials.password else None,
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
-        "client_name": CLIENT_NAME,
         "retry": Retry(NoBackoff(), 0),
         "db": address.db,
         "protocol": 2,
+        "redis_connect_func": client_name.on_connect if client_name else None,
     }
     # CLIENT SETINFO is unknown to Redis < 7.2 and to Sentinel: it would add an error reply
     # per connection to the server's counters.

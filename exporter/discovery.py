@@ -9,7 +9,8 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -17,14 +18,37 @@ from redis.exceptions import RedisError
 
 from exporter.address import RedisAddress, parse_address
 from exporter.config import Credentials, Target
-from exporter.connection import make_client
-from exporter.poller import NodeSpec
+from exporter.connection import ClientName, make_client
+from exporter.replies import decode
 from exporter.snapshot import GroupState, NodeKind, NodeSnapshot
-from exporter.sources.sentinel import decode, flags
+from exporter.sources.sentinel import flags
 
 log = logging.getLogger("exporter.discovery")
 
 EVENTS = ("+switch-master", "+sdown", "-sdown", "+odown", "+failover-end", "+slave", "+sentinel")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """A node to poll. `kind` is a hint; the poll itself detects what the node is."""
+
+    address: RedisAddress
+    credentials: Credentials
+    kind: NodeKind = "unknown"
+    groups: tuple[str, ...] = ()
+    static: bool = False
+
+    @property
+    def instance(self) -> str:
+        return self.address.instance
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """The nodes to poll, and the names found to be another name of one of them."""
+
+    specs: dict[str, NodeSpec]
+    aliases: dict[str, str] = field(default_factory=dict)  # alias -> canonical instance
 
 
 def _address(host: str, port: str = "") -> RedisAddress | None:
@@ -35,74 +59,120 @@ def _address(host: str, port: str = "") -> RedisAddress | None:
         return None
 
 
+def _announced(
+    snap: NodeSnapshot, me: RedisAddress | None, only: frozenset[str]
+) -> Iterator[tuple[RedisAddress, NodeKind, str, str]]:
+    """(address, kind, group, identity) of every node a Sentinel names, itself included."""
+    for view in snap.sentinel_groups:
+        if only and view.name not in only:
+            continue
+        entries: list[tuple[Mapping[str, str], NodeKind]] = [(view.master, "data")]
+        entries += [(r, "data") for r in view.replicas]
+        entries += [(s, "sentinel") for s in view.sentinels]
+        for entry, kind in entries:
+            addr = _address(entry.get("ip", ""), entry.get("port", ""))
+            if addr is not None:
+                yield addr, kind, view.name, entry.get("runid", "")
+        if me is not None:
+            yield me, "sentinel", view.name, snap.identity
+
+
 def derive_nodes(
     static: Iterable[Target],
     seeds: Iterable[Target],
-    sentinels: Iterable[NodeSnapshot],
+    snapshots: Iterable[NodeSnapshot],
     previous: Mapping[str, NodeSpec],
     *,
     only: frozenset[str],
     data_credentials: Credentials,
     sentinel_credentials: Credentials,
-) -> dict[str, NodeSpec]:
-    """The full node set. A group no answering Sentinel reports keeps its previous nodes,
-    so a Sentinel outage never makes the exporter forget the data nodes."""
+    aliases: Mapping[str, str] | None = None,
+) -> Topology:
+    """The full node set, one entry per server.
+
+    Sentinels given with --sentinel-addr, and those they name, steer discovery; a Sentinel
+    given as a plain --redis-addr is just polled. A group no answering Sentinel reports
+    keeps its previous nodes, so a Sentinel outage never makes the exporter forget the data
+    nodes. A server reached under two names (`localhost` and `127.0.0.1`, announced
+    hostnames) is one node: names are matched by identity (a data node's run_id, a
+    Sentinel's myid), and the canonical name is the configured one, else the one the
+    Sentinels announce. `aliases` are those found before: an alias is no longer polled, so
+    its own identity is gone, and it stays an alias while its canonical node exists.
+    """
     static_by_instance = {t.address.instance: t for t in static}
     seeds_by_instance = {t.address.instance: t for t in seeds}
+    configured: dict[str, tuple[Target, NodeKind]] = {
+        i: (t, "sentinel") for i, t in seeds_by_instance.items()
+    }
+    for i, t in static_by_instance.items():
+        configured.setdefault(i, (t, "unknown"))  # a --sentinel-addr wins over a --redis-addr
+    snaps = list(snapshots)
+    steering = [
+        s
+        for s in snaps
+        if s.up
+        and s.kind == "sentinel"
+        and (s.instance in seeds_by_instance or s.instance not in static_by_instance)
+    ]
+    # How we reach nodes we already know (a unix:// seed's instance is a socket path).
+    known = {i: spec.address for i, spec in previous.items()}
+    known |= {i: t.address for i, (t, _) in configured.items()}
+    announced = [
+        entry
+        for snap in steering
+        for entry in _announced(
+            snap, known.get(snap.instance) or _address(*snap.instance.rsplit(":", 1)), only
+        )
+    ]
+
+    # Who owns each identity: configured names first, then announced ones, then the rest.
+    owner: dict[str, str] = {}
+    by_instance = {s.instance: s for s in snaps}
+    for instance in configured:
+        snap = by_instance.get(instance)
+        if snap is not None and snap.identity:
+            owner.setdefault(snap.identity, instance)
+    for addr, _, _, ident in announced:
+        if ident:
+            owner.setdefault(ident, addr.instance)
+    for snap in sorted(snaps, key=lambda s: s.instance):
+        if snap.identity:
+            owner.setdefault(snap.identity, snap.instance)
+    found = dict(aliases or {})
+    found |= {
+        s.instance: owner[s.identity]
+        for s in snaps
+        if s.identity and owner[s.identity] != s.instance
+    }
+    aliases = found
+
     groups_of: dict[str, set[str]] = {}
     kinds: dict[str, NodeKind] = {}
     addresses: dict[str, RedisAddress] = {}
-    # How we reach nodes we already know (a unix:// seed's instance is a socket path).
-    known = {i: spec.address for i, spec in previous.items()}
-    known |= {i: t.address for i, t in (static_by_instance | seeds_by_instance).items()}
-
-    def member(addr: RedisAddress, kind: NodeKind, group: str) -> None:
-        groups_of.setdefault(addr.instance, set()).add(group)
-        kinds.setdefault(addr.instance, kind)
-        addresses.setdefault(addr.instance, addr)
-
-    reported: set[str] = set()
-    for snap in sentinels:
-        if not (snap.up and snap.kind == "sentinel"):
-            continue
-        me = known.get(snap.instance) or _address(*snap.instance.rsplit(":", 1))
-        for view in snap.sentinel_groups:
-            if only and view.name not in only:
-                continue
-            reported.add(view.name)
-            entries: list[tuple[Mapping[str, str], NodeKind]] = [(view.master, "data")]
-            entries += [(r, "data") for r in view.replicas]
-            entries += [(s, "sentinel") for s in view.sentinels]
-            for entry, kind in entries:
-                addr = _address(entry.get("ip", ""), entry.get("port", ""))
-                if addr is not None:
-                    member(addr, kind, view.name)
-            if me is not None:
-                member(me, "sentinel", view.name)
+    reported = {g for _, _, g, _ in announced}
+    for addr, kind, group, ident in announced:
+        instance = addr.instance
+        canonical = owner.get(ident, instance) if ident else aliases.get(instance, instance)
+        if canonical != instance:
+            aliases[instance] = canonical
+        groups_of.setdefault(canonical, set()).add(group)
+        kinds.setdefault(canonical, kind)
+        addresses.setdefault(canonical, known.get(canonical, addr))
     for instance, spec in previous.items():
-        if spec.static or instance in groups_of:
+        if spec.static or instance in groups_of or instance in aliases:
             continue
         kept = [g for g in spec.groups if g not in reported]
         if kept:
             groups_of[instance] = set(kept)
             kinds[instance], addresses[instance] = spec.kind, spec.address
+
     out: dict[str, NodeSpec] = {}
-    configured: list[tuple[Target, NodeKind]] = [
-        (t, "sentinel") for t in seeds_by_instance.values()
-    ]
-    configured += [(t, "unknown") for t in static_by_instance.values()]
-    for target, kind in configured:
-        instance = target.address.instance
-        if instance not in out:  # a --sentinel-addr wins over the same --redis-addr
-            out[instance] = NodeSpec(
-                target.address,
-                target.credentials,
-                kind,
-                tuple(sorted(groups_of.get(instance, ()))),
-                static=True,
-            )
+    for instance, (target, kind) in configured.items():
+        if instance not in aliases:
+            names = tuple(sorted(groups_of.get(instance, ())))
+            out[instance] = NodeSpec(target.address, target.credentials, kind, names, True)
     for instance, groups in groups_of.items():
-        if instance in out:
+        if instance in out or instance in aliases:
             continue
         sentinel = kinds[instance] == "sentinel"
         out[instance] = NodeSpec(
@@ -111,7 +181,7 @@ def derive_nodes(
             "sentinel" if sentinel else "data",
             tuple(sorted(groups)),
         )
-    return out
+    return Topology(out, {a: c for a, c in aliases.items() if a not in out and c in out})
 
 
 def track_failovers(
@@ -126,7 +196,9 @@ def track_failovers(
     Every Sentinel announces the same failover with the same new epoch, so taking the maximum
     counts it once; the first epoch seen is a baseline. The Sentinel that ran the failover
     reports the new epoch with the *old* address until it finishes (about a second later),
-    so the address comes from views of that epoch not marked failover_in_progress, by majority.
+    so the address comes from views of that epoch not marked failover_in_progress, by
+    majority; until one such view exists the new epoch is not taken, so the failover is
+    counted, and logged with the new master, once the Sentinels have settled.
     """
     views: dict[str, list[tuple[int, str, bool]]] = {}
     for snap in sentinels:
@@ -144,15 +216,18 @@ def track_failovers(
     out = dict(groups)
     for name, seen in views.items():
         state = out.get(name, GroupState(name))
-        epoch = max(e for e, _, _ in seen)
+        settled_epochs = [e for e, _, busy in seen if not busy]
+        if not settled_epochs:
+            continue
+        epoch = max(settled_epochs)
         settled = Counter(a for e, a, busy in seen if e == epoch and not busy)
-        address = settled.most_common(1)[0][0] if settled else state.master_address
+        address = settled.most_common(1)[0][0]
         if state.config_epoch is None:
             out[name] = GroupState(name, state.failovers, epoch, state.last_failover_at, address)
         elif epoch > state.config_epoch:
             log.info("failover of %s observed: master is now %s (epoch %d)", name, address, epoch)
             out[name] = GroupState(name, state.failovers + 1, epoch, now, address)
-        elif address != state.master_address:
+        elif address != state.master_address and epoch == state.config_epoch:
             out[name] = GroupState(
                 name, state.failovers, state.config_epoch, state.last_failover_at, address
             )
@@ -168,8 +243,11 @@ class SentinelEvents:
         timeout: float,
         max_backoff: float,
         on_event: Callable[[str, str, str], None],
+        set_client_name: bool = True,
     ) -> None:
         self.spec = spec
+        # The poller of the same Sentinel already logs a refused CLIENT SETNAME.
+        self._name = ClientName(set_client_name, lambda exc: None)
         self._timeout = timeout
         self._max_backoff = max_backoff
         self._ping_every = max_backoff / 4
@@ -209,7 +287,9 @@ class SentinelEvents:
         while True:
             client: Redis | None = None
             try:
-                client = make_client(self.spec.address, self.spec.credentials, self._timeout)
+                client = make_client(
+                    self.spec.address, self.spec.credentials, self._timeout, self._name
+                )
                 pubsub = client.pubsub()
                 async with pubsub:
                     await pubsub.subscribe(*EVENTS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import platform
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from prometheus_client.core import Metric
@@ -24,7 +24,7 @@ from exporter import __version__
 from exporter.metrics import names as n
 from exporter.metrics.groups import group_families
 from exporter.metrics.model import Family, FamilyBuilder, Sample
-from exporter.metrics.node import node_families
+from exporter.metrics.node import FamilySource, node_families
 from exporter.snapshot import NodeSnapshot
 from exporter.store import Store
 
@@ -116,8 +116,9 @@ def _from_client(metric: Metric) -> Family:
 class Renderer:
     """Caches per-node fragments by snapshot and whole bodies by store generation."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, sources: Sequence[FamilySource]) -> None:
         self.store = store
+        self._sources = sources
         self._nodes: dict[str, tuple[NodeSnapshot, bool, list[Fragment]]] = {}
         self._key: object = None
         self._frags: list[Fragment] = []
@@ -129,11 +130,11 @@ class Renderer:
         ]
         self.renders = 0
 
-    def _node(self, snap: NodeSnapshot, fresh: bool, now: float) -> list[Fragment]:
+    def _node(self, snap: NodeSnapshot, fresh: bool) -> list[Fragment]:
         cached = self._nodes.get(snap.instance)
         if cached is not None and cached[0] is snap and cached[1] == fresh:
             return cached[2]
-        frags = fragments(node_families(snap, now=now, include_data=fresh))
+        frags = fragments(node_families(snap, self._sources, include_data=fresh))
         self._nodes[snap.instance] = (snap, fresh, frags)
         return frags
 
@@ -166,7 +167,7 @@ class Renderer:
                 del self._nodes[gone]
             frags: list[Fragment] = []
             for instance in sorted(nodes):
-                frags.extend(self._node(nodes[instance], fresh[instance], now))
+                frags.extend(self._node(nodes[instance], fresh[instance]))
             frags.extend(fragments(group_families(store.groups, nodes.values())))
             frags.extend(self._global())
             self._key, self._frags, self._bodies = key, frags, {}

@@ -8,9 +8,9 @@ from html import escape
 
 from exporter import __version__
 from exporter.metrics.groups import master_views
+from exporter.replies import parse_kv_list
 from exporter.snapshot import NodeSnapshot
-from exporter.sources.info import parse_kv_list
-from exporter.store import Store
+from exporter.store import StoreView
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -73,7 +73,7 @@ def _replica_rows(master: NodeSnapshot | None, replicas: list[NodeSnapshot]) -> 
     return "".join(rows)
 
 
-def _group_section(store: Store, name: str, now: float) -> str:
+def _group_section(store: StoreView, name: str, now: float) -> str:
     state = store.groups[name]
     nodes = [s for s in store.nodes.values() if name in s.groups]
     data = [s for s in nodes if s.kind == "data"]
@@ -105,7 +105,7 @@ def _group_section(store: Store, name: str, now: float) -> str:
     )
 
 
-def render_landing(store: Store) -> str:
+def render_landing(store: StoreView) -> str:
     now = time.time()
     nodes = sorted(store.nodes.values(), key=lambda s: s.instance)
     groups = "".join(_group_section(store, name, now) for name in sorted(store.groups))

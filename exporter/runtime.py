@@ -1,35 +1,68 @@
-"""Wires settings, discovery, pollers and the store together, and keeps the set of pollers
-equal to the set of nodes discovery says exist."""
+"""Wires settings, discovery, pollers and the store together.
+
+Pollers put their snapshots on one queue; a single task takes them off, stores them and, when
+a Sentinel's view or a node's identity changed, derives the node set again and reconciles the
+pollers with it. Nothing calls back into discovery while it runs.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
-from exporter.address import parse_address
-from exporter.config import Credentials, Settings
-from exporter.discovery import SentinelEvents, derive_nodes, track_failovers
+from starlette.applications import Starlette
+
+from exporter import sources
+from exporter.config import Settings
+from exporter.discovery import NodeSpec, SentinelEvents, derive_nodes, track_failovers
 from exporter.exposition import Renderer
-from exporter.poller import NodePoller, NodeSpec, PollSettings
+from exporter.poller import NodePoller, PollSettings
 from exporter.snapshot import NodeSnapshot
+from exporter.sources.base import PollOptions
 from exporter.store import Store
+from exporter.web import create_app
 
 log = logging.getLogger("exporter.runtime")
-_STATIC = NodeSpec(parse_address("localhost"), Credentials(), static=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Published:
+    poller: NodePoller
+    snapshot: NodeSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    sentinel: str
+    channel: str
+    data: str
+
+
+def poll_settings(settings: Settings) -> PollSettings:
+    return PollSettings(
+        interval=settings.poll_interval,
+        timeout=settings.poll_timeout,
+        options=PollOptions(
+            slowlog_fetch=settings.slowlog_fetch,
+            slowlog_fetch_max=settings.slowlog_fetch_max,
+            config_refresh_polls=settings.config_refresh_polls,
+            sentinel_masters=frozenset(settings.sentinel_master),
+        ),
+        set_client_name=settings.set_client_name,
+    )
 
 
 class Runtime:
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.poll = PollSettings(
-            interval=settings.poll_interval,
-            timeout=settings.poll_timeout,
-            slowlog_fetch=settings.slowlog_fetch,
-            config_refresh_polls=settings.config_refresh_polls,
-        )
+        self.poll = poll_settings(settings)
         self.store = Store(settings.poll_interval)
-        self.renderer = Renderer(self.store)
+        self.renderer = Renderer(self.store, sources.ALL)
         self._static = settings.data_targets()
         self._seeds = settings.sentinel_targets()
         self._seed_instances = frozenset(t.address.instance for t in self._seeds)
@@ -39,12 +72,27 @@ class Runtime:
         self.specs: dict[str, NodeSpec] = {}
         self.pollers: dict[str, NodePoller] = {}
         self._watchers: dict[str, SentinelEvents] = {}
+        self._aliases: dict[str, str] = {}
+        self._logged_aliases: set[tuple[str, str]] = set()
+        self._queue: asyncio.Queue[_Published | _Event] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
         self._stopping: set[asyncio.Task[None]] = set()
-        self._busy = False
-        self._again = False
+
+    def app(self) -> Starlette:
+        """The HTTP app; serving it runs the pollers."""
+        return create_app(self.renderer, self.store, self.running)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
 
     async def start(self) -> None:
         self._rediscover()
+        self._task = asyncio.create_task(self._consume(), name="discovery")
         log.info(
             "polling %d static target(s) and %d Sentinel(s) every %gs",
             len(self._static),
@@ -53,6 +101,10 @@ class Runtime:
         )
 
     async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         pollers, watchers = list(self.pollers.values()), list(self._watchers.values())
         self.pollers.clear()
         self._watchers.clear()
@@ -63,60 +115,81 @@ class Runtime:
             return_exceptions=True,
         )
 
-    # -- callbacks -------------------------------------------------------------------
+    # -- the discovery task --------------------------------------------------------------
 
-    def _on_snapshot(self, snap: NodeSnapshot) -> None:
-        if snap.instance not in self.pollers:
-            return  # a poller being stopped may still finish one poll
-        self.store.put(snap)
-        if snap.kind == "sentinel":
-            self._rediscover()
+    def _new_poller(self, spec: NodeSpec) -> NodePoller:
+        poller: NodePoller
+
+        def publish(snap: NodeSnapshot) -> None:
+            self._queue.put_nowait(_Published(poller, snap))
+
+        poller = NodePoller(spec, self.poll, sources.ALL, publish)
+        return poller
 
     def _on_event(self, sentinel: str, channel: str, data: str) -> None:
-        log.debug("sentinel %s event %s %s", sentinel, channel, data)
-        for poller in self.pollers.values():
-            if poller.snapshot.kind == "sentinel" or poller.spec.kind == "sentinel":
-                poller.poke()
+        self._queue.put_nowait(_Event(sentinel, channel, data))
 
-    # -- discovery -------------------------------------------------------------------
+    async def _consume(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                self._apply(batch)
+            except Exception:  # a bug here must not stop every node's updates
+                log.exception("discovery failed; keeping the current node set")
+
+    def _apply(self, batch: list[_Published | _Event]) -> None:
+        rediscover = False
+        for item in batch:
+            if isinstance(item, _Event):
+                log.debug("sentinel %s event %s %s", item.sentinel, item.channel, item.data)
+                for poller in self.pollers.values():
+                    if poller.snapshot.kind == "sentinel" or poller.spec.kind == "sentinel":
+                        poller.poke()
+                continue
+            snap = item.snapshot
+            if self.pollers.get(snap.instance) is not item.poller:
+                continue  # a poller being stopped may still finish one poll
+            before = self.store.nodes.get(snap.instance)
+            self.store.put(snap)
+            if snap.kind == "sentinel" or before is None or before.identity != snap.identity:
+                rediscover = True
+        if rediscover:
+            self._rediscover()
 
     def _rediscover(self) -> None:
-        if self._busy:  # a snapshot published while reconciling: run once more afterwards
-            self._again = True
-            return
-        self._busy = True
-        try:
-            self._again = True
-            while self._again:
-                self._again = False
-                self._rediscover_once()
-        finally:
-            self._busy = False
-
-    def _rediscover_once(self) -> None:
-        # Only Sentinels given with --sentinel-addr, and those they name, steer discovery; a
-        # Sentinel listed as a plain --redis-addr target is just polled.
-        sentinels = [
-            s
-            for s in self.store.nodes.values()
-            if s.kind == "sentinel"
-            and (
-                s.instance in self._seed_instances or not self.specs.get(s.instance, _STATIC).static
-            )
-        ]
-        specs = derive_nodes(
+        topology = derive_nodes(
             self._static,
             self._seeds,
-            sentinels,
+            self.store.nodes.values(),
             self.specs,
             only=self._only,
             data_credentials=self._data_creds,
             sentinel_credentials=self._sentinel_creds,
+            aliases=self._aliases,
         )
+        for alias, canonical in topology.aliases.items():
+            if (alias, canonical) not in self._logged_aliases:
+                self._logged_aliases.add((alias, canonical))
+                log.info(
+                    "node %s is the same server as %s; polling it once, as %s",
+                    alias,
+                    canonical,
+                    canonical,
+                )
+        self._aliases = topology.aliases
+        steering = [
+            s
+            for s in self.store.nodes.values()
+            if s.kind == "sentinel"
+            and s.instance in topology.specs
+            and (s.instance in self._seed_instances or not topology.specs[s.instance].static)
+        ]
         before = self.store.groups
-        groups = track_failovers(before, sentinels, time.time(), self._only)
+        groups = track_failovers(before, steering, time.time(), self._only)
         self.store.set_groups(groups)
-        self._reconcile(specs)
+        self._reconcile(topology.specs)
         for name, state in groups.items():
             old = before.get(name)
             if old is not None and old != state:
@@ -127,17 +200,13 @@ class Runtime:
 
     def _reconcile(self, specs: dict[str, NodeSpec]) -> None:
         for instance in set(self.pollers) - set(specs):
-            log.info("node %s is no longer part of the topology; dropping its series", instance)
-            gone = self.pollers.pop(instance)
+            if instance not in self._aliases:
+                log.info("node %s is no longer part of the topology; dropping its series", instance)
             self.store.remove(instance)
-            task = asyncio.create_task(gone.stop())
-            self._stopping.add(task)
-            task.add_done_callback(self._stopping.discard)
+            self._later(self.pollers.pop(instance).stop())
             watcher = self._watchers.pop(instance, None)
             if watcher is not None:
-                task = asyncio.create_task(watcher.stop())
-                self._stopping.add(task)
-                task.add_done_callback(self._stopping.discard)
+                self._later(watcher.stop())
         self.specs = specs
         self.store.expected = frozenset(specs)
         for instance, spec in specs.items():
@@ -150,13 +219,22 @@ class Runtime:
                         instance,
                         ",".join(spec.groups) or "static",
                     )
-                poller = self.pollers[instance] = NodePoller(spec, self.poll, self._on_snapshot)
+                poller = self.pollers[instance] = self._new_poller(spec)
                 poller.start()
             elif poller.spec != spec:
                 poller.update(spec)
             if spec.kind == "sentinel" and instance not in self._watchers:
                 watcher = SentinelEvents(
-                    spec, self.poll.timeout, max(self.poll.interval, 1.0) * 4, self._on_event
+                    spec,
+                    self.poll.timeout,
+                    max(self.poll.interval, 1.0) * 4,
+                    self._on_event,
+                    self.poll.set_client_name,
                 )
                 self._watchers[instance] = watcher
                 watcher.start()
+
+    def _later(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)

@@ -7,8 +7,21 @@ changes with every replacement so renderers know when their cache is out of date
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
 from exporter.snapshot import GroupState, NodeSnapshot
+
+
+class StoreView(Protocol):
+    """The read-only side of the store, all that the web layer sees."""
+
+    @property
+    def nodes(self) -> Mapping[str, NodeSnapshot]: ...
+
+    @property
+    def groups(self) -> Mapping[str, GroupState]: ...
+
+    def ready(self) -> bool: ...
 
 
 class Store:

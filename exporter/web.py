@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -13,7 +14,11 @@ from starlette.routing import Route
 
 from exporter.exposition import OPENMETRICS_TYPE, TEXT_TYPE
 from exporter.landing import render_landing
-from exporter.runtime import Runtime
+from exporter.store import StoreView
+
+
+class Renderer(Protocol):
+    def render(self, openmetrics: bool = False, compress: bool = False) -> bytes: ...
 
 
 def _accepted(header: str) -> dict[str, float]:
@@ -44,11 +49,18 @@ def _wants_gzip(accept_encoding: str) -> bool:
     return _accepted(accept_encoding).get("gzip", 0.0) > 0
 
 
-def create_app(runtime: Runtime) -> Starlette:
+def create_app(
+    renderer: Renderer,
+    view: StoreView,
+    lifespan: Callable[[], AbstractAsyncContextManager[None]] | None = None,
+) -> Starlette:
+    """The HTTP app over a renderer and a read-only view of the store; `lifespan` runs
+    around serving (the runtime's pollers)."""
+
     async def metrics(request: Request) -> Response:
         openmetrics = _wants_openmetrics(request.headers.get("accept", ""))
         compress = _wants_gzip(request.headers.get("accept-encoding", ""))
-        body = runtime.renderer.render(openmetrics=openmetrics, compress=compress)
+        body = renderer.render(openmetrics=openmetrics, compress=compress)
         headers = {"Vary": "Accept, Accept-Encoding"}
         if compress:
             headers["Content-Encoding"] = "gzip"
@@ -60,22 +72,22 @@ def create_app(runtime: Runtime) -> Starlette:
         return PlainTextResponse("ok\n")
 
     async def ready(request: Request) -> Response:
-        if runtime.store.ready():
+        if view.ready():
             return PlainTextResponse("ready\n")
         return PlainTextResponse(
             "not ready: some nodes have not been polled yet\n", status_code=503
         )
 
     async def index(request: Request) -> Response:
-        return HTMLResponse(render_landing(runtime.store))
+        return HTMLResponse(render_landing(view))
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await runtime.start()
-        try:
+    async def app_lifespan(app: Starlette) -> AsyncIterator[None]:
+        if lifespan is None:
             yield
-        finally:
-            await runtime.stop()
+            return
+        async with lifespan():
+            yield
 
     return Starlette(
         routes=[
@@ -84,5 +96,5 @@ def create_app(runtime: Runtime) -> Starlette:
             Route("/health", health),
             Route("/ready", ready),
         ],
-        lifespan=lifespan,
+        lifespan=app_lifespan,
     )

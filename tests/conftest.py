@@ -1,5 +1,6 @@
 """Fixtures: free ports, real redis/valkey servers and Sentinels, and the exporter run as a
-real process that the tests talk to over HTTP."""
+real process that the tests talk to over HTTP. Where everything can be installed (root, CI),
+a skipped test fails the run."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from typing import Any
 
 import pytest
 
-from exporter.localtopology import available_flavors, free_port
 from tests.promtext import value
+from tests.topology import available_flavors, free_port
 
 FLAVORS = available_flavors()
 ROOT = Path(__file__).resolve().parent.parent
+# Set to 1 to let tests skip where they would otherwise fail the run (root or CI).
+ALLOW_SKIPS = "REDIS_HA_ALLOW_SKIPS"
 
 
 def wait_until(
@@ -138,3 +141,37 @@ def pytest_configure(config: pytest.Config) -> None:
     # CI must never pass by skipping every integration test.
     if os.environ.get("CI") and not FLAVORS:
         raise pytest.UsageError("CI=true but neither redis-server nor valkey-server is installed")
+
+
+def _skips_fail() -> bool:
+    """As root or in CI, `make test` can install everything: a skip means something is missing."""
+    if os.environ.get(ALLOW_SKIPS, "") not in ("", "0"):
+        return False
+    return os.geteuid() == 0 or bool(os.environ.get("CI"))
+
+
+def _skipped(config: pytest.Config) -> list[pytest.TestReport]:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    return list(reporter.stats.get("skipped", [])) if reporter is not None else []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if exitstatus == pytest.ExitCode.OK and _skips_fail() and _skipped(session.config):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    skipped = _skipped(config)
+    if not skipped or not _skips_fail():
+        return
+    terminalreporter.section("skipped tests fail this run", red=True)
+    for report in skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        reason = str(reason).removeprefix("Skipped: ")
+        terminalreporter.line(f"{report.nodeid}: {reason}", red=True)
+    terminalreporter.line(
+        f"as root or with CI set, everything the suite needs can be installed (`make test` "
+        f"does); set {ALLOW_SKIPS}=1 to allow skips"
+    )

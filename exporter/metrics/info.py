@@ -12,7 +12,8 @@ import re
 
 from exporter.metrics import names as n
 from exporter.metrics.model import FamilyBuilder
-from exporter.sources.info import InfoSections, parse_kv_list, to_number
+from exporter.replies import parse_kv_list, to_number
+from exporter.snapshot import InfoSections
 
 _SPECIAL_SECTIONS = {"keyspace", "commandstats", "errorstats", "latencystats", "sentinel"}
 _SANITIZE = re.compile(r"[^a-zA-Z0-9_]")

@@ -1,10 +1,18 @@
-"""Parsing of INFO replies into sections of raw `field -> value` strings."""
+"""INFO: every section we export, in one call, parsed into `section -> field -> value`.
+
+redis_memory_used_bytes{instance="10.0.0.1:6379"} 2.41552e+06
+redis_instance_info{instance="10.0.0.1:6379",master_name="mymaster",role="master",...} 1
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 
-InfoSections = Mapping[str, Mapping[str, str]]
+from exporter.metrics.info import add_info
+from exporter.metrics.model import FamilyBuilder
+from exporter.replies import decode, parse_kv_list, to_number
+from exporter.snapshot import ConfigRecord, InfoRecord, NodeSnapshot
+from exporter.sources.base import ANY_KIND, Command, NodeView, Reply, Source
 
 # Sections a data node is asked for in one INFO call (Redis >= 7 accepts several).
 DATA_SECTIONS = (
@@ -21,6 +29,7 @@ DATA_SECTIONS = (
     "keyspace",
     "cluster",
 )
+DEFAULT_DATABASES = 16
 
 
 def parse_info(text: str) -> dict[str, dict[str, str]]:
@@ -42,41 +51,52 @@ def parse_info(text: str) -> dict[str, dict[str, str]]:
     return sections
 
 
-def field(info: InfoSections, name: str, default: str = "") -> str:
-    """A field from whichever section holds it."""
-    for fields in info.values():
-        if name in fields:
-            return fields[name]
-    return default
+def is_sentinel(info: InfoRecord) -> bool:
+    mode = info.field("redis_mode") or info.field("server_mode")  # Valkey 8: server_mode
+    return mode == "sentinel" or "sentinel" in info.sections
 
 
-def parse_kv_list(value: str) -> dict[str, str]:
-    """`a=1,b=2` as used by keyspace, cmdstat_, errorstat_, slaveN and masterN lines."""
-    out: dict[str, str] = {}
-    for part in value.split(","):
-        key, sep, val = part.partition("=")
-        if sep:
-            out[key.strip()] = val.strip()
-    return out
+def commands(node: NodeView, prev: InfoRecord | None) -> Sequence[Command]:
+    if node.kind == "sentinel":
+        return [("INFO",)]
+    # Before 7.0 INFO takes one section; `ALL` has everything but module sections.
+    return [("INFO", *DATA_SECTIONS) if node.version >= (7,) else ("INFO", "ALL")]
 
 
-def to_number(value: str) -> float | None:
-    """redis_exporter's rules: ok/true/up -> 1, err/fail/false/down -> 0, else a float."""
-    lowered = value.strip().lower()
-    if lowered in ("ok", "true", "up"):
-        return 1.0
-    if lowered in ("err", "fail", "false", "down"):
-        return 0.0
-    try:
-        number = float(lowered)
-    except ValueError:
-        return None
-    return number
+def parse(node: NodeView, prev: InfoRecord | None, replies: Sequence[Reply]) -> InfoRecord:
+    sections = parse_info(decode(replies[0]))
+    sentinel = sections.get("sentinel")
+    if sentinel is not None and node.options.sentinel_masters:
+        # --sentinel-master: the groups we do not follow are not reported at all.
+        sections["sentinel"] = {
+            key: value
+            for key, value in sentinel.items()
+            if not key.startswith("master")
+            or not key[6:].isdigit()
+            or node.options.follows(parse_kv_list(value).get("name", ""))
+        }
+    return InfoRecord(sections)
 
 
-def version_tuple(text: str) -> tuple[int, ...]:
-    parts = []
-    for piece in text.split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
+def families(snap: NodeSnapshot, record: InfoRecord, b: FamilyBuilder) -> None:
+    config = snap.get(ConfigRecord)
+    add_info(
+        b,
+        record.sections,
+        # Uptime is as of the poll, so the start time stays the same between polls.
+        now=snap.last_success_at or snap.polled_at,
+        # Role and version describe the node as it is now: a node that stopped answering
+        # must not go on claiming to be the master.
+        with_instance_info=snap.up,
+        master_name=",".join(snap.groups),
+        databases=_databases(config) if snap.kind == "data" else None,
+    )
+
+
+def _databases(config: ConfigRecord | None) -> int:
+    value = to_number(config.values.get("databases", "")) if config is not None else None
+    # Zero-fill is bounded so a hostile or odd reply cannot explode cardinality.
+    return int(value) if value is not None and 0 < value <= 1024 else DEFAULT_DATABASES
+
+
+SOURCE = Source("info", InfoRecord, ANY_KIND, commands, parse, families, required=True)

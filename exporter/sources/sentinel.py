@@ -1,54 +1,22 @@
-"""Sentinel replies: INFO plus the SENTINEL MASTERS / REPLICAS / SENTINELS / CKQUORUM family.
+"""SENTINEL MASTERS, then per followed group REPLICAS, SENTINELS and CKQUORUM, plus MYID.
 
 Only commands Sentinel understands are sent, so its error counters never grow because of us.
+
+redis_sentinel_master_ok_slaves{instance="10.0.0.9:26379",master_name="mymaster",...} 2
+redis_sentinel_master_ckquorum_status{instance="10.0.0.9:26379",message="OK 3 usable...",...} 1
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
 
-from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from exporter.metrics import names as n
+from exporter.metrics.model import FamilyBuilder
+from exporter.replies import decode, dict_list, to_number
+from exporter.snapshot import NodeSnapshot, SentinelGroupView, SentinelRecord
+from exporter.sources.base import SENTINEL, Command, NodeView, Reply, Source
 
-from exporter.sources.info import parse_info
-
-
-@dataclass(frozen=True, slots=True)
-class SentinelGroupView:
-    """What one Sentinel says about one monitored master."""
-
-    name: str
-    master: Mapping[str, str]
-    replicas: tuple[Mapping[str, str], ...]
-    sentinels: tuple[Mapping[str, str], ...]
-    ckquorum_ok: bool
-    ckquorum_message: str
-
-    @property
-    def master_address(self) -> str:
-        return f"{self.master.get('ip', '')}:{self.master.get('port', '')}"
-
-
-def decode(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
-def flat_to_dict(reply: Any) -> dict[str, str]:
-    """`[k1, v1, k2, v2, ...]` -> dict; odd trailing items are dropped."""
-    if not isinstance(reply, (list, tuple)):
-        return {}
-    items = [decode(v) for v in reply]
-    return dict(zip(items[0::2], items[1::2], strict=False))
-
-
-def parse_dict_list(reply: Any) -> list[dict[str, str]]:
-    if not isinstance(reply, (list, tuple)):
-        return []
-    return [d for d in (flat_to_dict(item) for item in reply) if d]
+_PER_GROUP = ("REPLICAS", "SENTINELS", "CKQUORUM")
 
 
 def flags(entry: Mapping[str, str]) -> set[str]:
@@ -59,43 +27,76 @@ def is_down(entry: Mapping[str, str]) -> bool:
     return bool(flags(entry) & {"s_down", "o_down", "disconnected"})
 
 
-async def fetch_sentinel(
-    client: Redis, only: frozenset[str] = frozenset()
-) -> tuple[dict[str, dict[str, str]], tuple[SentinelGroupView, ...]]:
-    """INFO and every monitored group's view, in two pipelined round trips."""
-    async with client.pipeline(transaction=False) as pipe:
-        pipe.execute_command("INFO")
-        pipe.execute_command("SENTINEL", "MASTERS")
-        info_reply, masters_reply = await pipe.execute()
-    info = parse_info(decode(info_reply))
-    masters = [m for m in parse_dict_list(masters_reply) if "name" in m]
-    if only:
-        masters = [m for m in masters if m["name"] in only]
-    if not masters:
-        return info, ()
-    async with client.pipeline(transaction=False) as pipe:
-        for master in masters:
-            name = master["name"]
-            pipe.execute_command("SENTINEL", "REPLICAS", name)
-            pipe.execute_command("SENTINEL", "SENTINELS", name)
-            pipe.execute_command("SENTINEL", "CKQUORUM", name)
-        replies = await pipe.execute(raise_on_error=False)
+def _masters(node: NodeView, reply: Reply) -> list[dict[str, str]]:
+    return [m for m in dict_list(reply) if "name" in m and node.options.follows(m["name"])]
+
+
+def _has_myid(node: NodeView) -> bool:
+    return node.version >= (6, 2)  # SENTINEL MYID is unknown to older Sentinels
+
+
+def commands(node: NodeView, prev: SentinelRecord | None) -> Sequence[Command]:
+    out: list[Command] = [("SENTINEL", "MASTERS")]
+    if _has_myid(node):
+        out.append(("SENTINEL", "MYID"))
+    return out
+
+
+def more(
+    node: NodeView, prev: SentinelRecord | None, replies: Sequence[Reply]
+) -> Sequence[Command]:
+    """Only the groups we follow are asked about (`--sentinel-master`)."""
+    return [
+        ("SENTINEL", what, master["name"])
+        for master in _masters(node, replies[0])
+        for what in _PER_GROUP
+    ]
+
+
+def parse(node: NodeView, prev: SentinelRecord | None, replies: Sequence[Reply]) -> SentinelRecord:
+    first = 2 if _has_myid(node) else 1
+    myid = ""
+    if first == 2 and isinstance(replies[1], bytes):
+        myid = decode(replies[1])
     views = []
-    for i, master in enumerate(masters):
-        replicas, sentinels, ckquorum = replies[3 * i : 3 * i + 3]
+    rest = replies[first:]
+    for i, master in enumerate(_masters(node, replies[0])):
+        group = rest[3 * i : 3 * i + 3]
+        if len(group) < 3:
+            break  # no second round trip was made
+        replicas, sentinels, ckquorum = group
         ok = not isinstance(ckquorum, Exception)
         views.append(
             SentinelGroupView(
                 name=master["name"],
                 master=master,
-                replicas=tuple(parse_dict_list(_ok(replicas))),
-                sentinels=tuple(parse_dict_list(_ok(sentinels))),
+                replicas=tuple(dict_list(replicas)),
+                sentinels=tuple(dict_list(sentinels)),
                 ckquorum_ok=ok,
                 ckquorum_message=decode(ckquorum) if ok else str(ckquorum),
             )
         )
-    return info, tuple(views)
+    return SentinelRecord(myid, tuple(views))
 
 
-def _ok(reply: Any) -> Any:
-    return None if isinstance(reply, (Exception, ResponseError)) else reply
+def families(snap: NodeSnapshot, record: SentinelRecord, b: FamilyBuilder) -> None:
+    for view in record.groups:
+        labels = {"master_name": view.name, "master_address": view.master_address}
+        b.add(
+            n.SENTINEL_CKQUORUM,
+            1 if view.ckquorum_ok else 0,
+            master_name=view.name,
+            message=view.ckquorum_message,
+        )
+        b.add(n.SENTINEL_OK_SENTINELS, 1 + sum(not is_down(s) for s in view.sentinels), **labels)
+        b.add(n.SENTINEL_OK_SLAVES, sum(not is_down(r) for r in view.replicas), **labels)
+        for key, defn in n.SENTINEL_MASTER_SETTINGS.items():
+            value = to_number(view.master.get(key, ""))
+            if value is not None:
+                b.add(defn, value, **labels)
+        ping = to_number(view.master.get("last-ok-ping-reply", ""))
+        if ping is not None:
+            b.add(n.SENTINEL_LAST_OK_PING, ping / 1e3, **labels)
+
+
+SOURCE = Source("sentinel", SentinelRecord, SENTINEL, commands, parse, families, more=more)

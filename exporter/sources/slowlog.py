@@ -1,38 +1,29 @@
-"""SLOWLOG replies and the exactly-once accounting of new entries across polls."""
+"""SLOWLOG: entries new since the last poll, counted per command exactly once.
+
+redis_slowlog_length{instance="10.0.0.1:6379"} 12
+redis_slowlog_entries_total{cmd="debug",instance="10.0.0.1:6379"} 3
+redis_slowlog_duration_seconds_total{cmd="debug",instance="10.0.0.1:6379"} 0.61
+redis_slowlog_entries_missed_total{instance="10.0.0.1:6379"} 0
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
+
+from exporter.metrics import names as n
+from exporter.metrics.model import FamilyBuilder
+from exporter.replies import to_int
+from exporter.snapshot import NodeSnapshot, SlowlogEntry, SlowlogRecord
+from exporter.sources.base import DATA, Command, NodeView, Reply, Source
 
 _UNSAFE = re.compile(r"[^a-z0-9_.|:-]")
 MAX_CMD_LEN = 64
-
-
-@dataclass(frozen=True, slots=True)
-class SlowlogEntry:
-    id: int
-    timestamp: int
-    duration_us: int
-    command: str
-
-
-@dataclass(frozen=True, slots=True)
-class SlowlogTally:
-    """Cumulative counts since the exporter started.
-
-    `last_id` is None before the first poll. `gap_known` is False while we cannot tell how
-    many ids lie between the last one seen and the next (the log was empty when we looked).
-    """
-
-    last_id: int | None = None
-    gap_known: bool = False
-    run_id: str = ""
-    entries: Mapping[str, int] = field(default_factory=dict)
-    seconds: Mapping[str, float] = field(default_factory=dict)
-    missed: int = 0
+# Entries the log gains between the two reads of one poll (the rest of the first round trip,
+# our own first SLOWLOG GET among them, and other clients): read that many more, so the
+# oldest new entries do not slide out of the second window.
+SECOND_READ_MARGIN = 32
 
 
 def command_name(args: Any) -> str:
@@ -61,21 +52,22 @@ def parse_entries(reply: Any) -> list[SlowlogEntry]:
     return entries
 
 
-def advance(tally: SlowlogTally, entries: Sequence[SlowlogEntry], run_id: str) -> SlowlogTally:
+def advance(tally: SlowlogRecord, entries: Sequence[SlowlogEntry], run_id: str) -> SlowlogRecord:
     """Count entries newer than the last one seen, once.
 
     Entry ids grow for the life of a server process and survive SLOWLOG RESET, so "newer"
     is `id > last_id`. A new run_id (restart) or ids going backwards start a new sequence
     whose entries are all new. A gap between the last id seen and the oldest new id means
-    entries fell off the log (slowlog-max-len, or more than we fetch) before we saw them.
+    entries left the log (slowlog-max-len) or lay beyond what we fetch before we saw them.
+    Only the counting fields are set here; `parse` adds the log's length and newest entry.
     """
     newest = max((e.id for e in entries), default=None)
     run_id = run_id or tally.run_id
     if tally.last_id is None:
         # First poll: what is already in the log predates us and is not counted.
         if newest is None:
-            return SlowlogTally(-1, False, run_id)
-        return SlowlogTally(newest, True, run_id)
+            return SlowlogRecord(last_id=-1, gap_known=False, run_id=run_id)
+        return SlowlogRecord(last_id=newest, gap_known=True, run_id=run_id)
     last, gap_known = tally.last_id, tally.gap_known
     if run_id != tally.run_id and tally.run_id:
         last, gap_known = -1, True  # a new process numbers its entries from 0
@@ -83,7 +75,14 @@ def advance(tally: SlowlogTally, entries: Sequence[SlowlogEntry], run_id: str) -
         last, gap_known = -1, False
     fresh = [e for e in entries if e.id > last]
     if not fresh:
-        return SlowlogTally(last, gap_known, run_id, tally.entries, tally.seconds, tally.missed)
+        return SlowlogRecord(
+            last_id=last,
+            gap_known=gap_known,
+            run_id=run_id,
+            entries=tally.entries,
+            seconds=tally.seconds,
+            missed=tally.missed,
+        )
     counts = dict(tally.entries)
     seconds = dict(tally.seconds)
     for entry in fresh:
@@ -95,4 +94,65 @@ def advance(tally: SlowlogTally, entries: Sequence[SlowlogEntry], run_id: str) -
         missed += max(top - last - len(fresh), 0)
     else:
         missed += max(top - min(e.id for e in fresh) + 1 - len(fresh), 0)
-    return SlowlogTally(top, True, run_id, counts, seconds, missed)
+    return SlowlogRecord(
+        last_id=top, gap_known=True, run_id=run_id, entries=counts, seconds=seconds, missed=missed
+    )
+
+
+def commands(node: NodeView, prev: SlowlogRecord | None) -> Sequence[Command]:
+    return [("SLOWLOG", "GET", node.options.slowlog_fetch), ("SLOWLOG", "LEN")]
+
+
+def more(node: NodeView, prev: SlowlogRecord | None, replies: Sequence[Reply]) -> Sequence[Command]:
+    """A burst: more entries are new than one `SLOWLOG GET` window holds. Read the rest in
+    the same poll, up to what is still in the log and the ceiling, so `missed` only counts
+    entries that really left the log."""
+    if prev is None or prev.last_id is None or prev.last_id < 0:
+        return ()
+    entries = parse_entries(replies[0])
+    length = to_int(replies[1])
+    if len(entries) < node.options.slowlog_fetch or length is None:
+        return ()  # the window held the whole log
+    oldest, newest = min(e.id for e in entries), max(e.id for e in entries)
+    if oldest <= prev.last_id + 1:
+        return ()  # the window reaches back to what we have seen
+    # After a restart ids start again from 0; every entry in the log is then new.
+    new = newest - prev.last_id if newest > prev.last_id else newest + 1
+    wanted = min(new, length, node.options.slowlog_fetch_max)
+    if wanted <= len(entries):
+        return ()
+    return [("SLOWLOG", "GET", wanted + SECOND_READ_MARGIN)]
+
+
+def parse(node: NodeView, prev: SlowlogRecord | None, replies: Sequence[Reply]) -> SlowlogRecord:
+    by_id = {e.id: e for reply in [replies[0], *replies[2:]] for e in parse_entries(reply)}
+    entries = sorted(by_id.values(), key=lambda e: e.id)
+    counted = advance(prev or SlowlogRecord(), entries, node.field("run_id"))
+    length = to_int(replies[1])
+    return SlowlogRecord(
+        length=length if length is not None else len(entries),
+        newest=entries[-1] if entries else None,
+        last_id=counted.last_id,
+        gap_known=counted.gap_known,
+        run_id=counted.run_id,
+        entries=counted.entries,
+        seconds=counted.seconds,
+        missed=counted.missed,
+    )
+
+
+def families(snap: NodeSnapshot, record: SlowlogRecord, b: FamilyBuilder) -> None:
+    if record.length is not None:
+        b.add(n.SLOWLOG_LENGTH, record.length)
+        newest = record.newest
+        b.add(n.SLOWLOG_LAST_ID, newest.id if newest else 0)
+        b.add(n.SLOW_LAST_DURATION, newest.duration_us / 1e6 if newest else 0)
+    if record.last_id is None:
+        return
+    for cmd in sorted(record.entries):
+        b.add(n.SLOWLOG_ENTRIES, record.entries[cmd], cmd=cmd)
+        b.add(n.SLOWLOG_DURATION, record.seconds.get(cmd, 0.0), cmd=cmd)
+    b.add(n.SLOWLOG_MISSED, record.missed)
+
+
+SOURCE = Source("slowlog", SlowlogRecord, DATA, commands, parse, families, more=more)

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from exporter.localtopology import ServerProcess, free_port, start_standalone
 from tests.conftest import FLAVORS, wait_until
 from tests.promtext import parse_series
+from tests.topology import ServerProcess, free_port, start_standalone
 
 PROMETHEUS = shutil.which("prometheus")
 if PROMETHEUS is None and os.environ.get("CI"):

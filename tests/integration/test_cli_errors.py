@@ -1,14 +1,18 @@
-"""Invalid configuration: exit code 2 and one clear line per problem, naming the flag."""
+"""The command line's exit codes and messages: 2 and one clear line per configuration problem,
+naming the flag; 1 and one line naming the address when the port to listen on is taken."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import FLAVORS, ROOT
+from tests.topology import Topology
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -104,3 +108,59 @@ def test_valid_configuration_is_printed_with_defaults() -> None:
     assert result.returncode == 0, result.stderr
     assert '"redis://a:6379"' in result.stdout and '"redis://b:6380"' in result.stdout
     assert '"poll_interval": 10.0' in result.stdout
+
+
+def test_sentinel_address_without_a_port_means_26379() -> None:
+    result = _run("--sentinel-addr", "s.example", "--redis-addr", "d.example")
+    assert result.returncode == 0, result.stderr
+    assert '"redis://s.example:26379"' in result.stdout
+    assert '"redis://d.example:6379"' in result.stdout
+
+
+@pytest.mark.parametrize("flag", ["--redis-addr", "--sentinel-addr"])
+def test_password_in_an_address_flag_warns_without_showing_it(flag: str) -> None:
+    result = _run(flag, "redis://app:hunter2@db.example:6379")
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"warning: the password given with {flag} is visible to other users")
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_password_in_an_address_from_the_environment_does_not_warn() -> None:
+    result = _run(env={"REDIS_ADDR": "redis://app:hunter2@db.example:6379"})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+@pytest.mark.skipif(not FLAVORS, reason="no server binaries")
+def test_taken_listen_port_exits_1_at_once_naming_the_address(tmp_path: Path) -> None:
+    # A reachable Sentinel matters: the exporter used to start its pollers before binding,
+    # then hang on `address already in use`, deaf to SIGTERM.
+    topology = Topology(FLAVORS[0], tmp_path, password=None, replicas=0, sentinels=1, quorum=1)
+    with topology, socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                "--sentinel-addr",
+                topology.sentinels[0].address,
+                "--listen-address",
+                f"127.0.0.1:{port}",
+            ],
+            env={"PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=30,
+            check=False,
+        )
+        elapsed = time.monotonic() - started
+    assert result.returncode == 1, result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in result.stderr
+    assert "listening on" not in result.stderr
+    assert elapsed < 10, result.stderr

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import redis
 
-from exporter.localtopology import Topology
 from tests.conftest import FLAVORS, ROOT, wait_until
 from tests.promtext import index, value
+from tests.topology import Topology
 
 PASSWORD = "floor-Pw-7731"
 FLOOR = json.loads((ROOT / "tests/fixtures/compat_floor.json").read_text())["nodes"]

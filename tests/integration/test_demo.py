@@ -1,7 +1,9 @@
-"""`make demo` and `make failover`, run as the README tells a new user to."""
+"""`make demo` and `make failover`, run as the README tells a new user to, on a port of their
+own so that a demo someone runs on this machine is left alone."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -12,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from exporter.localtopology import demo_marker, free_port
 from tests.conftest import FLAVORS, ROOT, wait_until
 from tests.promtext import parse_series, value
+from tests.topology import free_port
+from tools.demo import marker_path
 
 
 def _get(url: str) -> str:
@@ -33,9 +36,8 @@ def _port_open(port: int) -> bool:
 def test_make_demo_discovers_the_topology_follows_make_failover_and_cleans_up(
     tmp_path: Path,
 ) -> None:
-    if demo_marker().exists():
-        pytest.skip("another demo is running on this machine")
     port = free_port()
+    marker = marker_path(port)
     log = (tmp_path / "demo.log").open("wb")
     demo = subprocess.Popen(
         ["make", "--no-print-directory", "demo", f"ARGS=--listen-address 127.0.0.1:{port}"],
@@ -67,8 +69,11 @@ def test_make_demo_discovers_the_topology_follows_make_failover_and_cleans_up(
             )
         ]
         assert len(sentinel_ports) == 3
+        assert f"make failover PORT={port}" in printed
+        recorded = json.loads(marker.read_text())
+        assert recorded["sentinels"] == sentinel_ports
         failover = subprocess.run(
-            ["make", "--no-print-directory", "failover"],
+            ["make", "--no-print-directory", "failover", f"PORT={port}"],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -95,4 +100,18 @@ def test_make_demo_discovers_the_topology_follows_make_failover_and_cleans_up(
     assert code in (0, -signal.SIGINT), output.read_text()[-2000:]
     assert "Application shutdown complete" in output.read_text()
     assert not any(_port_open(p) for p in sentinel_ports), "servers left running"
-    assert not demo_marker().exists()
+    assert not marker.exists()
+
+
+def test_make_failover_without_a_demo_on_that_port_says_so_and_exits_1() -> None:
+    port = free_port()
+    failover = subprocess.run(
+        ["make", "--no-print-directory", "failover", f"PORT={port}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert failover.returncode != 0
+    assert f"no demo of yours is listening on port {port}" in failover.stderr

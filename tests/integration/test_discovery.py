@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import redis
 
-from exporter.localtopology import Topology
 from tests.conftest import FLAVORS, wait_until
 from tests.promtext import parse_series, value
+from tests.topology import Topology
 
 PASSWORD = "disc-Pw-5520"
 INTERVAL = 1.0
@@ -155,6 +155,9 @@ def test_requested_failover_is_followed_within_one_interval(
     assert value(text, "redis_sentinel_group_masters", master_name="mymaster") == 1
     time.sleep(3 * INTERVAL)  # every Sentinel has announced it by now: still counted once
     assert value(exporter.metrics(), "redis_sentinel_failovers_total", master_name="mymaster") == 1
+    # The log names the master the settled Sentinels agree on, never the old one.
+    (line,) = [x for x in exporter.logs().splitlines() if "failover of mymaster observed" in x]
+    assert f"master is now {new} " in line, line
 
 
 def test_frozen_master_fails_over_and_rejoins_as_replica(topo: Topology, run_exporter: Any) -> None:
@@ -224,7 +227,12 @@ def test_two_groups_on_the_same_sentinels_keep_their_labels_apart(
         assert set(_infos(text)) == wanted
         polled = {s.labels.get("instance") for s in parse_series(text)}
         assert not polled & {n.address for n in [mymaster.master, *mymaster.replicas]}
-        assert value(text, "redis_sentinel_group_masters", master_name="mymaster") is None
+        # Not a single series speaks of the other group, Sentinel's own INFO included.
+        others = [s for s in parse_series(text) if s.labels.get("master_name") == "mymaster"]
+        assert others == []
+        assert not [
+            s for s in parse_series(text) if "mymaster" in s.labels.get("master_address", "")
+        ]
 
 
 def test_losing_the_configured_sentinel_keeps_discovery_going(
@@ -306,3 +314,41 @@ def test_sentinels_with_their_own_password(flavor: str, tmp_path: Path, run_expo
             "Sentinel refusing the exporter",
         )
         assert "authentication failed" in text
+
+
+def test_one_server_under_two_names_is_one_node(topo: Topology, run_exporter: Any) -> None:
+    # The master given as `localhost`, which the Sentinels call 127.0.0.1; the seed Sentinel
+    # given as `localhost`, which its peers list as 127.0.0.1.
+    master, seed = topo.groups["mymaster"].master, topo.sentinels[0]
+    local_master, local_seed = f"localhost:{master.port}", f"localhost:{seed.port}"
+    exporter = run_exporter(
+        "--redis-addr",
+        local_master,
+        "--sentinel-addr",
+        local_seed,
+        "--poll-interval",
+        str(INTERVAL),
+        "--poll-timeout",
+        "0.5",
+        env={"REDIS_PASSWORD": PASSWORD},
+    )
+
+    def settled() -> str | None:
+        text: str = exporter.metrics()
+        infos = _infos(text)
+        expected = {local_master, local_seed}
+        expected |= {r.address for r in topo.groups["mymaster"].replicas}
+        expected |= {s.address for s in topo.sentinels[1:]}
+        return text if set(infos) == expected else None
+
+    text = wait_until(settled, 20, what="each server once, under its configured name")
+    instances = {s.labels.get("instance") for s in parse_series(text)}
+    assert master.address not in instances and seed.address not in instances
+    assert _infos(text)[local_master]["master_name"] == "mymaster"
+    assert _infos(text)[local_seed]["master_name"] == "mymaster"
+    assert value(text, "redis_sentinel_group_masters", master_name="mymaster") == 1
+    assert value(text, "redis_sentinel_group_replicas_up", master_name="mymaster") == 2
+    assert value(text, "redis_sentinel_group_sentinels_up", master_name="mymaster") == 3
+    logs = exporter.logs()
+    for alias, name in ((master.address, local_master), (seed.address, local_seed)):
+        assert logs.count(f"node {alias} is the same server as {name}") == 1, logs

@@ -13,9 +13,9 @@ import pytest
 import redis
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from exporter.localtopology import ServerProcess, start_standalone
 from tests.conftest import FLAVORS, wait_until
 from tests.promtext import value
+from tests.topology import ServerProcess, start_standalone
 
 
 @pytest.fixture(params=FLAVORS)

@@ -1,4 +1,4 @@
-"""Integration tests for exporter.localtopology: real redis-server / valkey-server processes."""
+"""Integration tests for tests.topology: real redis-server / valkey-server processes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, get_args
 import pytest
 import redis
 
-from exporter.localtopology import (
+from tests.topology import (
     Flavor,
     ServerProcess,
     Topology,

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import redis
 
-from exporter.localtopology import ServerProcess, start_standalone
 from tests.conftest import FLAVORS, wait_until
 from tests.promtext import parse_series, value
+from tests.topology import ServerProcess, start_standalone
 
 DEBUG = {"enable-debug-command": "local"}
 
@@ -145,7 +145,11 @@ def test_slow_commands_are_counted_exactly_once(
             client.execute_command("DEBUG", "SLEEP", "0.02")
             k += 1
         polls = _polls(exporter, node.address)
-        wait_until(lambda p=polls: _polls(exporter, node.address) >= p + 2, 10, what="polls")
+
+        def two_more(p: float = polls) -> bool:
+            return _polls(exporter, node.address) >= p + 2
+
+        wait_until(two_more, 10, what="polls")
     assert debug_count() - base == k
     duration = value(
         exporter.metrics(),
@@ -187,4 +191,106 @@ def test_an_idle_connection_closed_by_the_server_is_replaced_without_a_failed_po
         time.sleep(0.02)
     assert downs == 0
     assert len([c for c in client.client_list() if c["name"] == "redis-ha-exporter"]) == 1
+    client.close()
+
+
+def test_a_node_that_comes_back_is_up_within_one_interval_and_the_timeout(
+    servers: list[ServerProcess], run_exporter: Any
+) -> None:
+    interval, timeout = 1.0, 0.5
+    node = servers[0]
+    exporter = run_exporter(
+        "--redis-addr",
+        node.address,
+        "--poll-interval",
+        str(interval),
+        "--poll-timeout",
+        str(timeout),
+    )
+    exporter.wait_up(node.address)
+    node.stop()
+    wait_until(
+        lambda: value(exporter.metrics(), "redis_up", instance=node.address) == 0, 10, what="down"
+    )
+    # Several failed attempts in a row: an exponential backoff would have grown to 4 intervals.
+    failed = _polls(exporter, node.address)
+    wait_until(lambda: _polls(exporter, node.address) >= failed + 4, 20, what="4 failed polls")
+    node.relaunch()
+    back = time.monotonic()
+    wait_until(
+        lambda: value(exporter.metrics(), "redis_up", instance=node.address) == 1,
+        10,
+        interval=0.05,
+        what="up again",
+    )
+    took = time.monotonic() - back
+    # One interval plus the timeout, and slack for a busy machine.
+    assert took <= interval + timeout + 1.0, f"redis_up 1 only {took:.2f}s after the node was back"
+
+
+def _slowlog_ids(exporter: Any, instance: str) -> tuple[float, float]:
+    """(newest slowlog id, entries counted plus missed) as the exporter reports them."""
+    text = exporter.metrics()
+    counted = sum(
+        s.value
+        for s in parse_series(text)
+        if s.name == "redis_slowlog_entries_total" and s.labels["instance"] == instance
+    )
+    missed = value(text, "redis_slowlog_entries_missed_total", instance=instance) or 0.0
+    return value(text, "redis_slowlog_last_id", instance=instance) or 0.0, counted + missed
+
+
+def test_a_slowlog_burst_larger_than_one_fetch_is_counted_in_full(
+    servers: list[ServerProcess], run_exporter: Any
+) -> None:
+    node = servers[0]
+    client = redis.Redis(port=node.port)
+    client.config_set("slowlog-log-slower-than", 0)  # every command is a slow one
+    client.config_set("slowlog-max-len", 10000)
+    exporter = run_exporter(
+        "--redis-addr",
+        node.address,
+        "--poll-interval",
+        "1",
+        "--poll-timeout",
+        "0.5",
+        "--slowlog-fetch",
+        "16",
+    )
+    wait_until(lambda: _polls(exporter, node.address) >= 2, 20, what="baseline poll")
+
+    def sets() -> float:
+        text = exporter.metrics()
+        found = value(text, "redis_slowlog_entries_total", instance=node.address, cmd="set")
+        return found or 0.0
+
+    base_id, base_seen = _slowlog_ids(exporter, node.address)
+    with client.pipeline(transaction=False) as pipe:
+        for i in range(300):
+            pipe.set(f"burst:{i}", i)
+        pipe.execute()
+    polls = _polls(exporter, node.address)
+    wait_until(lambda: _polls(exporter, node.address) >= polls + 2, 10, what="polls")
+    assert sets() == 300
+    assert (
+        value(exporter.metrics(), "redis_slowlog_entries_missed_total", instance=node.address) == 0
+    )
+    # Every id is counted once: the newest id moved exactly as far as counted + missed.
+    last_id, seen = _slowlog_ids(exporter, node.address)
+    assert seen - base_seen == last_id - base_id
+
+    # A log too short to hold the burst: what left it is missed, and only that.
+    client.config_set("slowlog-max-len", 50)
+    wait_until(lambda: _polls(exporter, node.address) >= polls + 4, 10, what="polls")
+    base_id, base_seen = _slowlog_ids(exporter, node.address)
+    before_sets = sets()
+    with client.pipeline(transaction=False) as pipe:
+        for i in range(300):
+            pipe.set(f"burst:{i}", i)
+        pipe.execute()
+    polls = _polls(exporter, node.address)
+    wait_until(lambda: _polls(exporter, node.address) >= polls + 2, 10, what="polls")
+    last_id, seen = _slowlog_ids(exporter, node.address)
+    assert seen - base_seen == last_id - base_id
+    assert 0 < sets() - before_sets <= 50 * 2  # at most one full log per poll
     client.close()

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tools import settings_table
 
 README = (ROOT / "README.md").read_text()
 BIN = Path(sys.executable).parent
@@ -36,6 +37,22 @@ def test_every_make_target_in_the_readme_exists() -> None:
     assert targets == {"demo", "failover", "test", "lint"}
     for target in targets:
         assert re.search(rf"^{target}:", makefile, flags=re.M), target
+
+
+def test_readme_settings_table_is_made_from_the_declaration() -> None:
+    assert settings_table.in_readme(README) == settings_table.render(), (
+        "the README's settings table differs from the declaration in exporter/config.py; "
+        "rewrite it with: .venv/bin/python -m tools.settings_table --write"
+    )
+
+
+def test_readme_demo_port_commands_match_the_demo_and_makefile() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^PORT \?= 9121$", makefile, flags=re.M)
+    assert "make demo" in _commands() and "make failover" in _commands()
+    assert 'make demo ARGS="--listen-address 127.0.0.1:9200"' in _commands()
+    assert "make failover PORT=9200" in _commands()
+    assert "`:9121`" in README.split("## Try it", 1)[1].split("## ", 1)[0]
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from exporter.localtopology import ServerProcess, start_standalone
 from tests.conftest import FLAVORS, ROOT, wait_until
 from tests.promtext import parse_series, value
+from tests.topology import ServerProcess, start_standalone
 
 SECRET = "Zq-9xv!sEcReT-4411"
 

@@ -7,18 +7,28 @@ turns JSON strings back into bytes, as redis-py hands them to our parsers.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from exporter import sources
 from exporter.exposition import fragments, join
 from exporter.metrics.node import node_families
-from exporter.snapshot import NodeSnapshot
+from exporter.replies import decode, dict_list
+from exporter.snapshot import (
+    ConfigRecord,
+    InfoRecord,
+    LatencyRecord,
+    NodeSnapshot,
+    SentinelGroupView,
+    SentinelRecord,
+    SlowlogRecord,
+)
+from exporter.sources.config import parse_config
 from exporter.sources.info import parse_info
-from exporter.sources.node import parse_config, parse_latency
-from exporter.sources.sentinel import SentinelGroupView, decode, parse_dict_list
-from exporter.sources.slowlog import SlowlogTally, advance, parse_entries
+from exporter.sources.latency import parse_latency
+from exporter.sources.slowlog import advance, parse_entries
 from tests.promtext import Series, parse_series
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -59,12 +69,12 @@ def wire(value: Any) -> Any:
 
 def sentinel_view(flavor: str) -> SentinelGroupView:
     replies = wire(load_json(f"sentinel_{flavor}.json"))
-    (master,) = parse_dict_list(replies["masters"])
+    (master,) = dict_list(replies["masters"])
     return SentinelGroupView(
         name=master["name"],
         master=master,
-        replicas=tuple(parse_dict_list(replies["replicas"][GROUP])),
-        sentinels=tuple(parse_dict_list(replies["sentinels"][GROUP])),
+        replicas=tuple(dict_list(replies["replicas"][GROUP])),
+        sentinels=tuple(dict_list(replies["sentinels"][GROUP])),
         ckquorum_ok=True,
         ckquorum_message=decode(replies["ckquorum"][GROUP]),
     )
@@ -82,24 +92,46 @@ def snapshot(flavor: str, role: str, **overrides: Any) -> NodeSnapshot:
         "last_success_at": NOW,
         "polls": 3,
         "poll_seconds_total": 0.012,
-        "info": parse_info(info_text(flavor, role)),
     }
+    records: dict[type, object] = {InfoRecord: InfoRecord(parse_info(info_text(flavor, role)))}
     if role == "sentinel":
-        fields["sentinel_groups"] = (sentinel_view(flavor),)
+        records[SentinelRecord] = SentinelRecord("", (sentinel_view(flavor),))
     elif role == "master":
         entries = parse_entries(wire(load_json(f"slowlog_{flavor}.json")))
-        fields["config"] = parse_config([wire(load_json(f"config_{flavor}.json"))])
-        fields["latency"] = parse_latency(wire(load_json(f"latency_{flavor}.json")))
-        fields["slowlog_len"] = len(entries)
-        fields["slowlog_newest"] = max(entries, key=lambda e: e.id)
+        records[ConfigRecord] = ConfigRecord(
+            parse_config([wire(load_json(f"config_{flavor}.json"))])
+        )
+        records[LatencyRecord] = LatencyRecord(
+            parse_latency(wire(load_json(f"latency_{flavor}.json")))
+        )
         # A baseline poll before the captured one; the captured entries are then all new.
-        fields["slowlog"] = advance(advance(SlowlogTally(), [], "run"), entries, "run")
+        tally = advance(advance(SlowlogRecord(), [], "run"), entries, "run")
+        records[SlowlogRecord] = replace(
+            tally, length=len(entries), newest=max(entries, key=lambda e: e.id)
+        )
+    for record in overrides.pop("records", {}).values():
+        records[type(record)] = record
+    fields["records"] = records
     fields.update(overrides)
     return NodeSnapshot(**fields)
 
 
+def config_values(flavor: str) -> dict[str, str]:
+    """The captured CONFIG GET reply of the master."""
+    return parse_config([wire(load_json(f"config_{flavor}.json"))])
+
+
+def with_records(snap: NodeSnapshot, *records: object) -> NodeSnapshot:
+    """`snap` with these records added or replaced."""
+    return replace(snap, records={**snap.records, **{type(r): r for r in records}})
+
+
+def without(snap: NodeSnapshot, *kinds: type) -> NodeSnapshot:
+    return replace(snap, records={k: v for k, v in snap.records.items() if k not in kinds})
+
+
 def render(snap: NodeSnapshot, *, openmetrics: bool = False, include_data: bool = True) -> str:
-    families = node_families(snap, now=NOW, include_data=include_data)
+    families = node_families(snap, sources.ALL, include_data=include_data)
     return join(fragments(families), openmetrics).decode("utf-8")
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from exporter.snapshot import NodeSnapshot
-from exporter.sources.sentinel import SentinelGroupView
+from exporter.snapshot import InfoRecord, NodeSnapshot, SentinelGroupView, SentinelRecord
 
 
-def _entry(address: str, flags: str) -> dict[str, str]:
+def _entry(address: str, flags: str, runid: str = "") -> dict[str, str]:
     host, _, port = address.rpartition(":")
-    return {"name": address, "ip": host.strip("[]"), "port": port, "flags": flags}
+    entry = {"name": address, "ip": host.strip("[]"), "port": port, "flags": flags}
+    if runid:
+        entry["runid"] = runid
+    return entry
 
 
 def view(
@@ -19,19 +21,28 @@ def view(
     replicas: Iterable[str] = ("10.0.0.2:6379", "10.0.0.3:6379"),
     sentinels: Iterable[str] = ("10.0.0.10:26379", "10.0.0.11:26379"),
     epoch: int | str = 0,
+    runids: dict[str, str] | None = None,
 ) -> SentinelGroupView:
-    """What one Sentinel reports for one group (its peers, not itself, under `sentinels`)."""
+    """What one Sentinel reports for one group (its peers, not itself, under `sentinels`).
+    `runids` gives the run_id (data nodes) or myid (Sentinels) it lists for an address."""
+    ids = runids or {}
     return SentinelGroupView(
         name=name,
-        master={**_entry(master, "master"), "name": name, "config-epoch": str(epoch)},
-        replicas=tuple(_entry(r, "slave") for r in replicas),
-        sentinels=tuple(_entry(s, "sentinel") for s in sentinels),
+        master={
+            **_entry(master, "master", ids.get(master, "")),
+            "name": name,
+            "config-epoch": str(epoch),
+        },
+        replicas=tuple(_entry(r, "slave", ids.get(r, "")) for r in replicas),
+        sentinels=tuple(_entry(s, "sentinel", ids.get(s, "")) for s in sentinels),
         ckquorum_ok=True,
         ckquorum_message="OK",
     )
 
 
-def sentinel(instance: str, *views: SentinelGroupView, up: bool = True) -> NodeSnapshot:
+def sentinel(
+    instance: str, *views: SentinelGroupView, up: bool = True, myid: str = ""
+) -> NodeSnapshot:
     return NodeSnapshot(
         instance,
         "sentinel",
@@ -39,11 +50,14 @@ def sentinel(instance: str, *views: SentinelGroupView, up: bool = True) -> NodeS
         up=up,
         polls=1,
         last_success_at=1.0 if up else None,
-        sentinel_groups=views if up else (),
+        records={SentinelRecord: SentinelRecord(myid, views if up else ())},
     )
 
 
-def data_node(instance: str, role: str, *groups: str, up: bool = True) -> NodeSnapshot:
+def data_node(
+    instance: str, role: str, *groups: str, up: bool = True, run_id: str = ""
+) -> NodeSnapshot:
+    server = {"run_id": run_id} if run_id else {}
     return NodeSnapshot(
         instance,
         "data",
@@ -51,5 +65,5 @@ def data_node(instance: str, role: str, *groups: str, up: bool = True) -> NodeSn
         up=up,
         polls=1,
         last_success_at=1.0,
-        info={"replication": {"role": role}},
+        records={InfoRecord: InfoRecord({"server": server, "replication": {"role": role}})},
     )

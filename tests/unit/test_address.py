@@ -8,7 +8,13 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from exporter.address import DEFAULT_PORT, AddressError, RedisAddress, parse_address
+from exporter.address import (
+    DEFAULT_PORT,
+    DEFAULT_SENTINEL_PORT,
+    AddressError,
+    RedisAddress,
+    parse_address,
+)
 
 SECRET = "s3cr3t-Pa55"
 
@@ -163,3 +169,16 @@ def test_password_never_appears_in_any_rendering_or_error(case: tuple[str, str])
     for text in shown:
         assert secret not in text
         assert encoded not in text
+
+
+@pytest.mark.parametrize(
+    ("text", "port"),
+    [("s.example", 26379), ("redis://s.example", 26379), ("s.example:1", 1), ("[::1]", 26379)],
+)
+def test_default_port_applies_only_when_none_is_given(text: str, port: int) -> None:
+    assert parse_address(text, default_port=DEFAULT_SENTINEL_PORT).port == port
+
+
+def test_default_port_is_6379_unless_told_otherwise() -> None:
+    assert parse_address("s.example").port == DEFAULT_PORT == 6379
+    assert DEFAULT_SENTINEL_PORT == 26379

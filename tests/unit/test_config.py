@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from exporter.config import SOURCES, ConfigError, Settings, load_settings
+from exporter.config import OPTIONS, ConfigError, Settings, load_settings
 
 SECRET = "Pa55-w0rd-XYZ"
 
@@ -17,8 +17,8 @@ SECRET = "Pa55-w0rd-XYZ"
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No variable from the developer's shell may leak into a test."""
-    for _flag, envs in SOURCES.values():
-        for env in envs:
+    for declared in OPTIONS.values():
+        for env in declared.env:
             monkeypatch.delenv(env, raising=False)
     yield
 
@@ -284,3 +284,135 @@ def test_settings_reject_unknown_flag_names() -> None:
     (line,) = problems({"poll_intervall": 3})
     assert line == "config file key 'poll_intervall': unknown setting"
     assert isinstance(load_settings({}), Settings)
+
+
+def test_password_files_are_read_once_at_load(tmp_path: Path) -> None:
+    data, sentinel, target = (tmp_path / name for name in ("data", "sentinel", "target"))
+    for path in (data, sentinel, target):
+        path.write_text(f"{path.name}-{SECRET}\n", encoding="utf-8")
+    config = write_yaml(tmp_path, f"targets:\n  - addr: t.example\n    password_file: {target}\n")
+    settings = load_settings(
+        {
+            "config_file": config,
+            "redis_addr": ["a.example"],
+            "sentinel_addr": ["s.example"],
+            "redis_password_file": data,
+            "sentinel_password_file": sentinel,
+        }
+    )
+
+    def seen() -> list[str | None]:
+        creds = [settings.data_credentials(), settings.sentinel_credentials()]
+        creds += [t.credentials for t in settings.data_targets() + settings.sentinel_targets()]
+        return [c.password.get_secret_value() if c.password else None for c in creds]
+
+    before = seen()
+    assert before == [
+        f"data-{SECRET}",
+        f"sentinel-{SECRET}",
+        f"data-{SECRET}",
+        f"target-{SECRET}",
+        f"sentinel-{SECRET}",
+    ]
+    for path in (data, sentinel, target):
+        path.write_text("changed\n", encoding="utf-8")
+    assert seen() == before
+    for path in (data, sentinel, target):
+        path.unlink()
+    assert seen() == before
+    assert SECRET not in repr(settings)
+
+
+def test_password_file_path_is_shown_by_check_config_but_not_its_contents(tmp_path: Path) -> None:
+    path = tmp_path / "pw"
+    path.write_text(SECRET, encoding="utf-8")
+    masked = load_settings({"redis_password_file": path}).masked()
+    assert masked["redis_password_file"] == str(path)
+    assert masked["effective_redis_password"] == "********"
+    assert SECRET not in json.dumps(masked)
+
+
+@pytest.mark.parametrize(
+    ("source", "given"),
+    [("flag", ["s.example", "t.example:1"]), ("env", "s.example,t.example:1"), ("yaml", None)],
+)
+def test_sentinel_address_without_a_port_means_26379(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, given: Any
+) -> None:
+    flags: dict[str, Any] = {}
+    if source == "flag":
+        flags["sentinel_addr"] = given
+    elif source == "env":
+        monkeypatch.setenv("REDIS_SENTINEL_ADDR", given)
+    else:
+        flags["config_file"] = write_yaml(tmp_path, "sentinel_addr: [s.example, t.example:1]\n")
+    settings = load_settings(flags)
+    expected = ["s.example:26379", "t.example:1"]
+    assert [t.address.instance for t in settings.sentinel_targets()] == expected
+    assert settings.masked()["sentinel_addr"] == [f"redis://{i}" for i in expected]
+    assert settings.masked()["resolved_sentinel_targets"] == [f"redis://{i}" for i in expected]
+
+
+def test_data_address_without_a_port_still_means_6379() -> None:
+    settings = load_settings({"redis_addr": ["d.example"], "sentinel_addr": ["s.example"]})
+    assert [t.address.instance for t in settings.data_targets()] == ["d.example:6379"]
+
+
+def test_new_settings_have_their_defaults() -> None:
+    settings = load_settings({})
+    assert settings.set_client_name is True
+    assert settings.slowlog_fetch_max == 1024
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("false", False), ("0", False), ("no", False), ("true", True)]
+)
+def test_set_client_name_from_environment(
+    monkeypatch: pytest.MonkeyPatch, text: str, expected: bool
+) -> None:
+    monkeypatch.setenv("REDIS_EXPORTER_SET_CLIENT_NAME", text)
+    assert load_settings({}).set_client_name is expected
+    assert load_settings({"set_client_name": "true"}).set_client_name is True
+
+
+def test_set_client_name_rejects_other_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_EXPORTER_SET_CLIENT_NAME", "maybe")
+    (line,) = problems({})
+    assert line.startswith("--set-client-name (REDIS_EXPORTER_SET_CLIENT_NAME): ")
+
+
+def test_slowlog_fetch_max_from_env_and_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_yaml(tmp_path, "slowlog-fetch-max: 5000\n")
+    assert load_settings({"config_file": config}).slowlog_fetch_max == 5000
+    monkeypatch.setenv("REDIS_EXPORTER_SLOWLOG_FETCH_MAX", "6000")
+    assert load_settings({"config_file": config}).slowlog_fetch_max == 6000
+    assert load_settings({"slowlog_fetch_max": "7000"}).slowlog_fetch_max == 7000
+
+
+def test_slowlog_fetch_max_below_fetch_names_both_flags() -> None:
+    (line,) = problems({"slowlog_fetch": 200, "slowlog_fetch_max": 100})
+    assert line == (
+        "--slowlog-fetch-max (REDIS_EXPORTER_SLOWLOG_FETCH_MAX): 100 must be at least "
+        "--slowlog-fetch (REDIS_EXPORTER_SLOWLOG_FETCH) (200)"
+    )
+    assert load_settings({"slowlog_fetch": 200, "slowlog_fetch_max": 200}).slowlog_fetch_max == 200
+
+
+def test_slowlog_fetch_max_has_a_ceiling() -> None:
+    (line,) = problems({"slowlog_fetch_max": 100_001})
+    assert line.startswith("--slowlog-fetch-max (REDIS_EXPORTER_SLOWLOG_FETCH_MAX): ")
+    assert load_settings({"slowlog_fetch_max": 100_000}).slowlog_fetch_max == 100_000
+
+
+def test_every_setting_is_declared_with_a_flag_env_and_help() -> None:
+    assert list(OPTIONS) == list(Settings.model_fields)
+    flags = [o.flag for o in OPTIONS.values() if o.flag is not None]
+    envs = [env for o in OPTIONS.values() for env in o.env]
+    assert len(flags) == len(set(flags)) and len(envs) == len(set(envs))
+    for name, declared in OPTIONS.items():
+        assert declared.help, name
+        if name != "targets":
+            assert declared.flag == "--" + name.replace("_", "-"), name
+            assert declared.env, name

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 
+import pytest
 from pydantic import SecretStr
 
 from exporter.address import parse_address
 from exporter.config import Credentials, Target
-from exporter.discovery import derive_nodes, track_failovers
-from exporter.poller import NodeSpec
+from exporter.discovery import NodeSpec, Topology, derive_nodes, track_failovers
 from exporter.snapshot import GroupState, NodeSnapshot
-from tests.unit.sentinels import sentinel, view
+from tests.unit.sentinels import data_node, sentinel, view
 
 DATA = Credentials("app", SecretStr("data-pw"))
 SENTINEL = Credentials(None, SecretStr("sentinel-pw"))
@@ -30,10 +31,20 @@ def derive(
     seeds: Iterable[Target] = (target(SEED),),
     only: frozenset[str] = frozenset(),
 ) -> dict[str, NodeSpec]:
+    return topology(sentinels, previous, static, seeds, only).specs
+
+
+def topology(
+    snapshots: Iterable[NodeSnapshot],
+    previous: Mapping[str, NodeSpec] | None = None,
+    static: Iterable[Target] = (),
+    seeds: Iterable[Target] = (target(SEED),),
+    only: frozenset[str] = frozenset(),
+) -> Topology:
     return derive_nodes(
         static,
         seeds,
-        list(sentinels),
+        list(snapshots),
         previous or {},
         only=only,
         data_credentials=DATA,
@@ -144,6 +155,68 @@ def test_a_sentinel_reached_over_a_unix_socket_can_be_a_seed() -> None:
     assert nodes["/run/sentinel.sock"].groups == ("mymaster",)
 
 
+# -- one server, one node ---------------------------------------------------------------------
+
+RUN_MASTER = "1" * 40
+MYID_SEED = "a" * 40
+
+
+def test_a_static_name_and_the_sentinel_name_of_one_server_are_one_node() -> None:
+    # `localhost:6379` configured, the Sentinels call it 10.0.0.1:6379: same run_id.
+    static = [target("localhost:6379", DATA)]
+    seed = sentinel(SEED, view(runids={"10.0.0.1:6379": RUN_MASTER}))
+    polled = data_node("localhost:6379", "master", run_id=RUN_MASTER)
+    found = topology([seed, polled], static=static)
+    assert "10.0.0.1:6379" not in found.specs
+    assert found.specs["localhost:6379"].groups == ("mymaster",)
+    assert found.aliases == {"10.0.0.1:6379": "localhost:6379"}
+
+
+def test_an_alias_already_polled_is_dropped_once_both_identities_are_known() -> None:
+    # Sentinel listed no runid yet, so both names were polled once; then their run_ids match.
+    static = [target("localhost:6379", DATA)]
+    snaps = [
+        sentinel(SEED, view()),
+        data_node("localhost:6379", "master", run_id=RUN_MASTER),
+        data_node("10.0.0.1:6379", "master", "mymaster", run_id=RUN_MASTER),
+    ]
+    found = topology(snaps, static=static)
+    assert "10.0.0.1:6379" not in found.specs
+    assert found.specs["localhost:6379"].groups == ("mymaster",)
+
+
+def test_a_sentinel_listed_by_its_peers_under_another_name_is_counted_once() -> None:
+    # The seed is configured as a hostname; its peers list it by IP with its myid.
+    seed_target = target("sentinel-0.local:26379")
+    me = sentinel("sentinel-0.local:26379", view(sentinels=PEERS), myid=MYID_SEED)
+    peer = sentinel(
+        PEERS[0],
+        view(sentinels=("10.0.0.9:26379", PEERS[1]), runids={"10.0.0.9:26379": MYID_SEED}),
+    )
+    found = topology([me, peer], seeds=[seed_target])
+    sentinels = sorted(i for i, spec in found.specs.items() if spec.kind == "sentinel")
+    assert sentinels == sorted(["sentinel-0.local:26379", *PEERS])
+    assert found.aliases == {"10.0.0.9:26379": "sentinel-0.local:26379"}
+
+
+def test_announced_hostnames_win_over_other_names_when_nothing_is_configured() -> None:
+    seed = sentinel(SEED, view(master="redis-0.local:6379", runids={"redis-0.local:6379": "r"}))
+    stray = data_node("10.0.0.1:6379", "master", "mymaster", run_id="r")
+    previous = {"10.0.0.1:6379": NodeSpec(parse_address("10.0.0.1:6379"), DATA, "data")}
+    found = topology([seed, stray], previous=previous)
+    assert "redis-0.local:6379" in found.specs
+    assert "10.0.0.1:6379" not in found.specs
+
+
+def test_two_servers_with_different_run_ids_stay_two_nodes() -> None:
+    static = [target("localhost:6379", DATA)]
+    seed = sentinel(SEED, view(runids={"10.0.0.1:6379": "other"}))
+    polled = data_node("localhost:6379", "master", run_id=RUN_MASTER)
+    found = topology([seed, polled], static=static)
+    assert {"localhost:6379", "10.0.0.1:6379"} <= set(found.specs)
+    assert found.aliases == {}
+
+
 # -- track_failovers ----------------------------------------------------------------------------
 
 
@@ -222,3 +295,30 @@ def test_the_leader_still_naming_the_old_master_does_not_hide_the_new_one() -> N
     groups = track_failovers(groups, snaps, now=2.0)
     assert groups["mymaster"].master_address == "10.0.0.2:6379"
     assert groups["mymaster"].failovers == 1
+
+
+def test_no_failover_is_counted_while_only_the_leader_knows_the_new_epoch() -> None:
+    # Counting waits for a settled view, so the failover is logged with the new master.
+    groups = track_failovers({}, three(0), now=1.0)
+    leader_view = view(epoch=1)
+    leader_view.master["flags"] = "master,failover_in_progress"  # type: ignore[index]
+    snaps = [
+        sentinel("10.0.0.10:26379", leader_view),
+        sentinel("10.0.0.11:26379", view(epoch=0)),
+    ]
+    assert track_failovers(groups, snaps, now=2.0) == groups
+
+
+def test_the_failover_log_names_the_new_master(caplog: pytest.LogCaptureFixture) -> None:
+    groups = track_failovers({}, three(0), now=1.0)
+    leader_view = view(epoch=1)
+    leader_view.master["flags"] = "master,failover_in_progress"  # type: ignore[index]
+    snaps = [
+        sentinel("10.0.0.10:26379", leader_view),
+        sentinel("10.0.0.11:26379", view(master="10.0.0.2:6379", epoch=1)),
+    ]
+    with caplog.at_level(logging.INFO, logger="exporter.discovery"):
+        track_failovers(groups, snaps, now=2.0)
+    (line,) = [r.getMessage() for r in caplog.records if "failover" in r.getMessage()]
+    assert "master is now 10.0.0.2:6379" in line
+    assert "10.0.0.1:6379" not in line

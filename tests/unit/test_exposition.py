@@ -17,8 +17,9 @@ from exporter.exposition import Renderer, fragments, join
 from exporter.metrics.model import FamilyBuilder
 from exporter.metrics.names import MetricDef
 from exporter.metrics.node import node_families
+from exporter.sources import ALL
 from exporter.store import Store
-from tests.unit.captured import FLAVORS, NOW, render, snapshot, types
+from tests.unit.captured import FLAVORS, render, snapshot, types
 
 CASES = [(flavor, role) for flavor in FLAVORS for role in ("master", "replica", "sentinel")]
 
@@ -57,11 +58,11 @@ def test_openmetrics_keeps_redis_exporters_percent_quantiles(flavor: str) -> Non
 def test_openmetrics_parses_apart_from_the_latency_summary(flavor: str, role: str) -> None:
     families = [
         f
-        for f in node_families(snapshot(flavor, role), now=NOW, include_data=True)
+        for f in node_families(snapshot(flavor, role), ALL, include_data=True)
         if f.name != "redis_latency_percentiles_usec"
     ]
     text = join(fragments(families), openmetrics=True).decode()
-    parsed = {f.name: f for f in parse_openmetrics(text)}  # type: ignore[no-untyped-call]
+    parsed = {f.name: f for f in parse_openmetrics(text)}
     assert parsed["redis_up"].type == "gauge"
 
 
@@ -111,8 +112,8 @@ def test_help_text_with_backslash_and_newline_is_escaped() -> None:
 
 
 def test_families_from_several_nodes_share_one_header() -> None:
-    frags = fragments(node_families(snapshot("redis70", "master"), now=NOW, include_data=False))
-    frags += fragments(node_families(snapshot("valkey81", "master"), now=NOW, include_data=False))
+    frags = fragments(node_families(snapshot("redis70", "master"), ALL, include_data=False))
+    frags += fragments(node_families(snapshot("valkey81", "master"), ALL, include_data=False))
     text = join(frags, openmetrics=False).decode()
     assert text.count("# TYPE redis_up gauge\n") == 1
     (up,) = [f for f in parse_text(text) if f.name == "redis_up"]
@@ -154,7 +155,7 @@ def test_summary_suffixes_follow_the_family_name() -> None:
 def test_renderer_reuses_the_body_until_the_store_changes() -> None:
     store = Store(interval=10.0)
     store.put(snapshot("redis70", "master", polled_at=0.0, last_success_at=1e12))
-    renderer = Renderer(store)
+    renderer = Renderer(store, ALL)
     first = renderer.render()
     assert renderer.render() is first
     assert renderer.renders == 1
@@ -169,13 +170,13 @@ def test_renderer_reuses_the_body_until_the_store_changes() -> None:
 def test_renderer_gzip_body_decompresses_to_the_plain_body() -> None:
     store = Store(interval=10.0)
     store.put(snapshot("valkey81", "sentinel", last_success_at=1e12))
-    renderer = Renderer(store)
+    renderer = Renderer(store, ALL)
     assert gzip.decompress(renderer.render(compress=True)) == renderer.render()
 
 
 def test_renderer_drops_data_of_stale_nodes() -> None:
     store = Store(interval=10.0)
     store.put(snapshot("redis70", "master", last_success_at=1.0))
-    text = Renderer(store).render().decode()
+    text = Renderer(store, ALL).render().decode()
     assert "redis_up{" in text
     assert "redis_memory_used_bytes" not in text

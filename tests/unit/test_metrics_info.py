@@ -8,17 +8,21 @@ from __future__ import annotations
 import pytest
 
 from exporter.metrics.names import INFO_COUNTERS, INFO_GAUGES
-from exporter.sources.info import parse_info, parse_kv_list
+from exporter.replies import parse_kv_list
+from exporter.snapshot import ConfigRecord, InfoRecord
+from exporter.sources.info import parse_info
 from tests.unit.captured import (
     FLAVORS,
     GROUP,
     NOW,
     Exposition,
     captured_exposition,
+    config_values,
     exposition,
     info_text,
     raw_fields,
     snapshot,
+    with_records,
 )
 
 
@@ -31,7 +35,9 @@ def edited(flavor: str, role: str, old: str, new: str) -> Exposition:
     """The captured node with one piece of its INFO text replaced."""
     text = info_text(flavor, role)
     assert old in text
-    return exposition(snapshot(flavor, role, info=parse_info(text.replace(old, new))))
+    return exposition(
+        snapshot(flavor, role, records={0: InfoRecord(parse_info(text.replace(old, new)))})
+    )
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
@@ -132,7 +138,7 @@ def test_keyspace_lines_give_keys_expiring_and_avg_ttl_in_seconds(flavor: str) -
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_databases_without_keys_are_zero_filled_up_to_config_databases(flavor: str) -> None:
     exp, _ = captured(flavor, "master")
-    databases = int(snapshot(flavor, "master").config["databases"])
+    databases = int(config_values(flavor)["databases"])
     empty = {f"db{i}" for i in range(2, databases)}
     for db in empty:
         assert exp.value("redis_db_keys", db=db) == 0.0
@@ -143,7 +149,9 @@ def test_databases_without_keys_are_zero_filled_up_to_config_databases(flavor: s
 
 def test_zero_fill_follows_a_smaller_databases_setting() -> None:
     snap = snapshot("redis70", "master")
-    exp = exposition(snapshot("redis70", "master", config={**snap.config, "databases": "4"}))
+    config = snap.get(ConfigRecord)
+    assert config is not None
+    exp = exposition(with_records(snap, ConfigRecord({**config.values, "databases": "4"})))
     assert sorted(s.labels["db"] for s in exp.series if s.name == "redis_db_keys") == [
         "db0",
         "db1",

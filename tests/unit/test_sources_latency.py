@@ -1,4 +1,4 @@
-"""exporter.sources.node: LATENCY LATEST and CONFIG GET replies."""
+"""exporter.sources.latency: LATENCY LATEST replies."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from exporter.sources.node import CONFIG_PARAMS, LatencyEvent, parse_config, parse_latency
+from exporter.snapshot import LatencyEvent
+from exporter.sources.latency import parse_latency
 from tests.unit.captured import FLAVORS, load_json, wire
 
 
@@ -35,19 +36,3 @@ def test_parse_latency_skips_short_and_non_numeric_rows() -> None:
 @pytest.mark.parametrize("reply", [None, b"ERR", 5])
 def test_parse_latency_of_a_non_list_reply_is_empty(reply: Any) -> None:
     assert parse_latency(reply) == ()
-
-
-@pytest.mark.parametrize("flavor", FLAVORS)
-def test_captured_config_get_holds_every_requested_parameter(flavor: str) -> None:
-    raw = load_json(f"config_{flavor}.json")
-    config = parse_config([wire(raw)])
-    assert set(config) == set(CONFIG_PARAMS)
-    assert config == dict(zip(raw[0::2], raw[1::2], strict=True))
-    assert config["maxmemory"] == str(64 * 1024 * 1024)
-    assert config["maxmemory-policy"] == "allkeys-lru"
-
-
-def test_parse_config_merges_one_reply_per_parameter() -> None:
-    # Redis < 7 needs one CONFIG GET per parameter; an error reply contributes nothing.
-    replies: list[Any] = [[b"maxmemory", b"0"], [b"databases", b"16"], Exception("ERR"), None]
-    assert parse_config(replies) == {"maxmemory": "0", "databases": "16"}

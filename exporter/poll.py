@@ -1,0 +1,156 @@
+"""One poll of one node: the sources' commands in one pipelined round trip (a second only when
+a source asks for more), each source's replies parsed into its record, a new snapshot out.
+
+The poller's loop, and later `/scrape` and the benchmarks, all call `poll()`; it knows nothing
+about timing, reconnects or backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from redis.asyncio import Redis
+
+from exporter.replies import decode, version_tuple
+from exporter.snapshot import InfoRecord, NodeKind, NodeSnapshot
+from exporter.sources.base import Command, NodeView, PollOptions, Reply, Source, is_refusal
+from exporter.sources.info import is_sentinel, parse_info
+
+log = logging.getLogger("exporter.poll")
+
+
+@dataclass(slots=True)
+class _Plan:
+    source: Source[Any]
+    prev: object | None
+    commands: list[Command]
+    replies: list[Reply]
+
+
+async def run_commands(client: Redis, commands: Sequence[Command]) -> list[Reply]:
+    """One round trip; error replies come back as exceptions in their place."""
+    if not commands:
+        return []
+    async with client.pipeline(transaction=False) as pipe:
+        for command in commands:
+            pipe.execute_command(*command)
+        replies: list[Reply] = await pipe.execute(raise_on_error=False)
+    return replies
+
+
+def _kind(info: InfoRecord) -> NodeKind:
+    return "sentinel" if is_sentinel(info) else "data"
+
+
+async def identify(client: Redis) -> tuple[NodeKind, tuple[int, ...]]:
+    """What the node is and its version, from `INFO server` (understood by every kind)."""
+    (reply,) = await run_commands(client, [("INFO", "server")])
+    if isinstance(reply, Exception):
+        raise reply
+    info = InfoRecord(parse_info(decode(reply)))
+    return _kind(info), version_tuple(info.field("redis_version"))
+
+
+async def poll(
+    client: Redis, prev: NodeSnapshot, sources: Sequence[Source[Any]], options: PollOptions
+) -> NodeSnapshot:
+    """Poll the node once. Raises on I/O errors and on an error reply to INFO; the caller
+    turns that into a failed snapshot. The result has `up=True` and no timings yet."""
+    kind, version = prev.kind, prev.version
+    if kind == "unknown" or not version:
+        kind, version = await identify(client)
+    for _attempt in range(2):
+        node = NodeView(prev.instance, kind, version, prev.polls, options)
+        # Records of another kind (a port now served by a Sentinel) are not carried over.
+        base = prev if prev.kind == kind else replace(prev, records={}, refused=frozenset())
+        records, refused, refusals = await _collect(client, node, base, sources)
+        info = records.get(InfoRecord)
+        assert isinstance(info, InfoRecord)  # INFO is required: its failure raised
+        version = version_tuple(info.field("redis_version")) or version
+        detected = _kind(info)
+        if detected == kind:
+            for line in refusals:  # not when the commands went to a node of another kind
+                log.info("node %s refused %s; polling it without %s until it reconnects", *line)
+            break
+        # The same port now serves the other kind (restart): plan again, once, for it.
+        log.info("node %s is now a %s node", prev.instance, detected)
+        kind, prev = detected, replace(prev, kind=detected, records={}, refused=frozenset())
+    else:
+        kind = detected
+    return NodeSnapshot(
+        prev.instance,
+        kind,
+        prev.groups,
+        up=True,
+        version=version,
+        refused=refused,
+        records=records,
+        polls=prev.polls,
+        poll_seconds_total=prev.poll_seconds_total,
+        last_success_at=prev.last_success_at,
+    )
+
+
+async def _collect(
+    client: Redis, node: NodeView, prev: NodeSnapshot, sources: Sequence[Source[Any]]
+) -> tuple[dict[type, object], frozenset[str], list[tuple[str, str, str]]]:
+    """Records by type, the sources refused so far, and (instance, what, source) of each
+    source refused in this poll, for the caller to log."""
+    plans = [
+        _Plan(src, src.previous(prev), [], [])
+        for src in sources
+        if node.kind in src.kinds and src.name not in prev.refused
+    ]
+    for plan in plans:
+        plan.commands = list(plan.source.commands(node, plan.prev))
+    replies = await run_commands(client, [c for p in plans for c in p.commands])
+    offset = 0
+    for plan in plans:
+        plan.replies = replies[offset : offset + len(plan.commands)]
+        offset += len(plan.commands)
+    extra: list[tuple[_Plan, list[Command]]] = []
+    for plan in plans:
+        if plan.replies and not isinstance(plan.replies[0], Exception):
+            more = list(plan.source.more(node, plan.prev, plan.replies))
+            if more:
+                extra.append((plan, more))
+    if extra:
+        replies = await run_commands(client, [c for _, more in extra for c in more])
+        offset = 0
+        for plan, more in extra:
+            plan.replies += replies[offset : offset + len(more)]
+            offset += len(more)
+
+    records: dict[type, object] = {}
+    refused = set(prev.refused)
+    refusals: list[tuple[str, str, str]] = []
+    for plan in plans:
+        src = plan.source
+        if not plan.commands:
+            if plan.prev is not None:
+                records[src.record] = plan.prev  # not re-read this poll (CONFIG)
+            continue
+        first = plan.replies[0]
+        if isinstance(first, Exception):
+            if src.required:
+                raise first
+            if is_refusal(first):
+                refused.add(src.name)
+                command = " ".join(str(w) for w in plan.commands[0][:2]).upper()
+                refusals.append((node.instance, f"{command} ({str(first)[:200]})", src.name))
+            else:
+                # LOADING, BUSY and the like pass; keep what we had.
+                log.debug("node %s: %s failed: %s", node.instance, src.name, first)
+                if plan.prev is not None:
+                    records[src.record] = plan.prev
+            continue
+        records[src.record] = src.parse(node, plan.prev, plan.replies)
+        if isinstance(records[src.record], InfoRecord):
+            # The other sources parse with this poll's INFO at hand.
+            info = records[src.record]
+            assert isinstance(info, InfoRecord)
+            node = replace(node, info=info.sections)
+    return records, frozenset(refused), refusals

@@ -1,0 +1,45 @@
+"""LATENCY LATEST: the latest spike of each latency event the server monitors.
+
+redis_latency_spike_last{event_name="command",instance="10.0.0.1:6379"} 1.7e+09
+redis_latency_spike_duration_seconds{event_name="command",instance="10.0.0.1:6379"} 0.25
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from exporter.metrics import names as n
+from exporter.metrics.model import FamilyBuilder
+from exporter.replies import decode, to_int
+from exporter.snapshot import LatencyEvent, LatencyRecord, NodeSnapshot
+from exporter.sources.base import DATA, Command, NodeView, Reply, Source
+
+
+def parse_latency(reply: Any) -> tuple[LatencyEvent, ...]:
+    # Valkey 8 appends sum and count columns to Redis 7.0's four; the first three are shared.
+    events = []
+    if isinstance(reply, (list, tuple)):
+        for item in reply:
+            if isinstance(item, (list, tuple)) and len(item) >= 3:
+                ts, latest = to_int(item[1]), to_int(item[2])
+                if ts is not None and latest is not None:
+                    events.append(LatencyEvent(decode(item[0]), ts, latest))
+    return tuple(events)
+
+
+def commands(node: NodeView, prev: LatencyRecord | None) -> Sequence[Command]:
+    return [("LATENCY", "LATEST")]
+
+
+def parse(node: NodeView, prev: LatencyRecord | None, replies: Sequence[Reply]) -> LatencyRecord:
+    return LatencyRecord(parse_latency(replies[0]))
+
+
+def families(snap: NodeSnapshot, record: LatencyRecord, b: FamilyBuilder) -> None:
+    for event in record.events:
+        b.add(n.LATENCY_SPIKE_LAST, event.timestamp, event_name=event.name)
+        b.add(n.LATENCY_SPIKE_DURATION, event.latest_ms / 1e3, event_name=event.name)
+
+
+SOURCE = Source("latency", LatencyRecord, DATA, commands, parse, families)

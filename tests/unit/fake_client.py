@@ -1,0 +1,150 @@
+"""A stand-in for the redis.asyncio client the poll uses, answering from the captured replies.
+
+It offers what `exporter.poll` and `exporter.poller` call: `pipeline(transaction=False)` as an
+async context manager with `execute_command` and `execute(raise_on_error=False)`, plus
+`execute_command("PING")` and `aclose()`. Every pipeline's commands are recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from exporter.sources.base import Command, Reply
+from tests.unit.captured import FIXTURES, load_json, wire
+
+Answer = Callable[[Command], Reply]
+SENTINEL_MYID = "5e" * 20
+
+
+class FakePipeline:
+    def __init__(self, client: FakeClient) -> None:
+        self._client = client
+        self._commands: list[Command] = []
+
+    async def __aenter__(self) -> FakePipeline:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def execute_command(self, *args: str | int) -> None:
+        self._commands.append(tuple(args))
+
+    async def execute(self, raise_on_error: bool = True) -> list[Reply]:
+        assert raise_on_error is False, "error replies must come back in their place"
+        commands = tuple(self._commands)
+        self._client.pipelines.append(commands)
+        if self._client.delay is not None:
+            await self._client.delay()
+        if self._client.fail is not None:
+            raise self._client.fail
+        return [self._client.answer(c) for c in commands]
+
+
+class FakeClient:
+    """`answer(command)` gives each reply; an exception it returns is an error reply."""
+
+    def __init__(
+        self,
+        answer: Answer,
+        *,
+        fail: Exception | None = None,
+        delay: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.answer = answer
+        self.fail = fail
+        self.delay = delay
+        self.pipelines: list[tuple[Command, ...]] = []
+        self.direct: list[tuple[Any, ...]] = []
+        self.closed = False
+
+    def pipeline(self, transaction: bool = True) -> FakePipeline:
+        assert transaction is False, "a poll never wraps its commands in MULTI/EXEC"
+        return FakePipeline(self)
+
+    async def execute_command(self, *args: Any) -> Reply:
+        self.direct.append(args)
+        return b"PONG"
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+    @property
+    def redis(self) -> Redis:
+        return cast(Redis, self)
+
+    @property
+    def commands(self) -> list[Command]:
+        return [c for p in self.pipelines for c in p]
+
+
+def info_bytes(flavor: str, role: str) -> bytes:
+    return (FIXTURES / f"info_{flavor}_{role}.txt").read_bytes()
+
+
+def unknown_command(command: Command) -> ResponseError:
+    args = " ".join(f"'{a}'" for a in command[1:])
+    return ResponseError(f"unknown command '{command[0]}', with args beginning with: {args}")
+
+
+def data_answer(flavor: str = "redis70", info: bytes | None = None) -> Answer:
+    """A data node (the captured master) answering every command a poll sends it."""
+    text = info if info is not None else info_bytes(flavor, "master")
+    slowlog = wire(load_json(f"slowlog_{flavor}.json"))
+    config = wire(load_json(f"config_{flavor}.json"))
+    latency = wire(load_json(f"latency_{flavor}.json"))
+
+    def answer(command: Command) -> Reply:
+        match command:
+            case ("INFO", *_):
+                return text
+            case ("SLOWLOG", "GET", _):
+                return slowlog
+            case ("SLOWLOG", "LEN"):
+                return len(slowlog)
+            case ("LATENCY", "LATEST"):
+                return latency
+            case ("CONFIG", "GET", *_):
+                return config
+        return unknown_command(command)
+
+    return answer
+
+
+def sentinel_answer(
+    flavor: str = "redis70",
+    info: bytes | None = None,
+    extra_masters: Sequence[list[Any]] = (),
+) -> Answer:
+    """A Sentinel (the captured one); `extra_masters` are more SENTINEL MASTERS entries, whose
+    groups get the captured group's replicas and Sentinels. Anything else is unknown to it."""
+    text = info if info is not None else info_bytes(flavor, "sentinel")
+    captured = load_json(f"sentinel_{flavor}.json")
+    masters = wire(captured["masters"] + list(extra_masters))
+    (group,) = captured["replicas"]
+
+    def answer(command: Command) -> Reply:
+        match command:
+            case ("INFO", *_):
+                return text
+            case ("SENTINEL", "MASTERS"):
+                return masters
+            case ("SENTINEL", "MYID"):
+                return SENTINEL_MYID.encode()
+            case ("SENTINEL", "REPLICAS" | "SENTINELS" | "CKQUORUM" as what, _):
+                return wire(captured[str(what).lower()][group])
+        return unknown_command(command)
+
+    return answer
+
+
+def master_entry(flavor: str, name: str, port: int) -> list[Any]:
+    """A SENTINEL MASTERS entry like the captured one, for another group."""
+    entry = load_json(f"sentinel_{flavor}.json")["masters"][0]
+    fields = dict(zip(entry[0::2], entry[1::2], strict=True))
+    fields |= {"name": name, "port": str(port), "runid": "c0" * 20}
+    return [item for pair in fields.items() for item in pair]

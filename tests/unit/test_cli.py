@@ -1,0 +1,149 @@
+"""exporter.cli: flags made from the settings' declaration, warnings about secrets in flags,
+and a taken listen port reported at once."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from exporter.cli import EXIT_CONFIG, EXIT_FAILURE, _parser, bind, main, serve
+from exporter.config import OPTIONS, Settings, load_settings
+
+SECRET = "Pa55-w0rd-XYZ"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for declared in OPTIONS.values():
+        for env in declared.env:
+            monkeypatch.delenv(env, raising=False)
+    yield
+
+
+def flags(*argv: str) -> dict[str, Any]:
+    args = vars(_parser().parse_args(argv))
+    args.pop("command")
+    return args
+
+
+def test_help_lists_every_declared_flag_with_its_environment_variables() -> None:
+    text = " ".join(_parser().format_help().split())
+    for declared in OPTIONS.values():
+        if declared.flag is None:
+            continue
+        assert declared.flag in text
+        assert f"[env {', '.join(declared.env)}]" in text
+        assert " ".join(declared.help.replace("`", "").split()) in text
+
+
+def test_only_given_flags_reach_the_settings_so_the_environment_can_win(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert flags() == {}
+    monkeypatch.setenv("REDIS_EXPORTER_POLL_INTERVAL", "20")
+    assert load_settings(flags("--poll-timeout", "1")).poll_interval == 20.0
+    assert load_settings(flags("--poll-interval", "15")).poll_interval == 15.0
+
+
+def test_repeatable_flags_collect_every_value() -> None:
+    given = flags("--redis-addr", "a:1", "--redis-addr", "b:2", "--sentinel-master", "m")
+    assert given == {"redis_addr": ["a:1", "b:2"], "sentinel_master": ["m"]}
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--set-client-name"], True),
+        (["--set-client-name=false"], False),
+        (["--set-client-name", "false"], False),
+        (["--set-client-name=true"], True),
+        (["--no-set-client-name"], False),
+        ([], True),
+    ],
+)
+def test_set_client_name_flag_forms(argv: list[str], expected: bool) -> None:
+    assert load_settings(flags(*argv)).set_client_name is expected
+
+
+def test_set_client_name_flag_beats_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_EXPORTER_SET_CLIENT_NAME", "false")
+    assert load_settings(flags()).set_client_name is False
+    assert load_settings(flags("--set-client-name")).set_client_name is True
+
+
+def test_check_config_prints_every_setting_of_the_model(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", "--slowlog-fetch-max", "2048", "--no-set-client-name"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert set(Settings.model_fields) <= set(shown)
+    assert (shown["slowlog_fetch_max"], shown["set_client_name"]) == (2048, False)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--redis-password", SECRET],
+        ["--sentinel-password", SECRET],
+        ["--redis-addr", f"redis://:{SECRET}@a.example:6379"],
+        ["--redis-addr", "b.example", "--redis-addr", f"redis://u:{SECRET}@a.example"],
+        ["--sentinel-addr", f"redis://:{SECRET}@s.example"],
+    ],
+)
+def test_a_password_in_a_flag_warns_without_showing_it(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check-config", *argv]) == 0
+    out, err = capsys.readouterr()
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"warning: the password given with {argv[-2]} is visible to other")
+    assert SECRET not in out + err
+
+
+def test_no_warning_without_a_password_in_flags(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REDIS_PASSWORD", SECRET)
+    monkeypatch.setenv("REDIS_ADDR", f"redis://:{SECRET}@a.example")
+    assert main(["check-config", "--redis-addr", "b.example", "--sentinel-addr", "ftp://x"]) == (
+        EXIT_CONFIG
+    )
+    err = capsys.readouterr().err
+    assert "warning" not in err and SECRET not in err
+
+
+def test_bind_names_the_address_when_the_port_is_taken() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError) as info:
+            bind(f"127.0.0.1:{port}")
+    assert str(info.value) == f"cannot listen on 127.0.0.1:{port}: address already in use"
+
+
+@pytest.mark.parametrize(("host", "bound"), [("127.0.0.1", "127.0.0.1"), ("", "0.0.0.0")])
+def test_bind_returns_a_socket_bound_to_the_address(host: str, bound: str) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with bind(f"{host}:{port}") as sock:
+        assert sock.getsockname() == (bound, port)
+
+
+def test_serve_on_a_taken_port_fails_before_starting_anything(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = load_settings({"listen_address": f"127.0.0.1:{port}"})
+        with caplog.at_level(logging.INFO, logger="exporter"):
+            assert serve(settings) == EXIT_FAILURE
+    assert [r.getMessage() for r in caplog.records] == [
+        f"cannot listen on 127.0.0.1:{port}: address already in use"
+    ]

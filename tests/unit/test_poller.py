@@ -1,0 +1,297 @@
+"""exporter.poller: the cadence helpers, error descriptions, and one poll with its retry and
+deadline, against a fake client (no server)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from redis.asyncio import Redis
+from redis.exceptions import AuthenticationError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from exporter import sources
+from exporter.address import parse_address
+from exporter.config import Credentials
+from exporter.discovery import NodeSpec
+from exporter.poller import NodePoller, PollSettings, describe_error, next_tick, phase, retry_delay
+from exporter.snapshot import NodeSnapshot
+from tests.unit.captured import snapshot
+from tests.unit.fake_client import FakeClient, data_answer
+
+INSTANCE = "127.0.0.1:53709"  # the captured master's port
+SECRET = "s3cr3t-Pa55"
+
+
+# -- cadence ------------------------------------------------------------------------------------
+
+
+def test_phase_is_within_the_unit_interval() -> None:
+    assert all(0.0 <= phase(f"127.0.0.1:{6379 + i}") < 1.0 for i in range(500))
+
+
+def test_phase_is_the_same_in_every_process() -> None:
+    # Not hash(): that is salted per process, and a restart would move every node's phase.
+    assert phase("127.0.0.1:6379") == pytest.approx(0.0792782998)
+
+
+def test_phase_spreads_nodes_over_the_whole_interval() -> None:
+    phases = [phase(f"127.0.0.1:{6379 + i}") for i in range(100)]
+    assert len(set(phases)) == 100
+    per_tenth = [sum(int(p * 10) == d for p in phases) for d in range(10)]
+    assert min(per_tenth) >= 3, per_tenth
+
+
+@pytest.mark.parametrize("interval", [0.5, 1.0, 15.0])
+def test_retry_delay_spans_the_last_quarter_of_one_interval(interval: float) -> None:
+    assert retry_delay(interval, lambda low, high: low) == pytest.approx(0.75 * interval)
+    assert retry_delay(interval, lambda low, high: high) == pytest.approx(interval)
+
+
+def test_retry_comes_within_one_interval_so_recovery_shows_within_interval_plus_timeout() -> None:
+    rng = random.Random(7)
+    delays = [retry_delay(10.0, rng.uniform) for _ in range(2000)]
+    assert max(delays) <= 10.0
+    assert min(delays) >= 7.5
+    assert max(delays) - min(delays) > 2.0  # jittered, not lock-step
+
+
+def test_next_tick_advances_by_one_interval_when_on_time() -> None:
+    assert next_tick(100.0, 100.3, 5.0) == 105.0
+    assert next_tick(100.0, 104.9, 5.0) == 105.0
+
+
+@pytest.mark.parametrize("overrun", [5.01, 7.0, 12.5, 17.0, 49.99])
+def test_next_tick_skips_missed_ticks_and_keeps_the_phase(overrun: float) -> None:
+    now = 100.0 + overrun
+    tick = next_tick(100.0, now, 5.0)
+    assert now < tick <= now + 5.0
+    assert (tick - 100.0) % 5.0 == pytest.approx(0.0)
+
+
+def test_polls_slower_than_the_interval_never_burst_to_catch_up() -> None:
+    next_at, starts = 0.0, []
+    for _ in range(5):
+        starts.append(next_at)
+        next_at = next_tick(next_at, next_at + 12.0, 5.0)  # each poll takes 12s
+    assert starts == [0.0, 15.0, 30.0, 45.0, 60.0]
+
+
+# -- describe_error -----------------------------------------------------------------------------
+
+AUTH_INVALID = "authentication failed: invalid username or password"
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (AuthenticationError("invalid username-password pair"), AUTH_INVALID),
+        (
+            ResponseError("WRONGPASS invalid username-password pair or user is disabled."),
+            AUTH_INVALID,
+        ),
+        (
+            ResponseError("NOAUTH Authentication required."),
+            "authentication failed: the server requires a password and none is configured",
+        ),
+        (
+            ResponseError(
+                "AUTH <password> called without any password configured for the default user."
+            ),
+            "authentication failed: a password is configured but the server has none",
+        ),
+        (TimeoutError(), "timeout: no reply within 0.5s"),  # what asyncio.timeout raises
+        (RedisTimeoutError("Timeout reading from socket"), "timeout: no reply within 0.5s"),
+        (
+            RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."),
+            "connection failed: Error 111 connecting to 127.0.0.1:6379. Connection refused.",
+        ),
+        (RedisConnectionError(), "connection failed: ConnectionError"),
+        (ResponseError("LOADING Redis is loading"), "error reply: LOADING Redis is loading"),
+        (ValueError("boom"), "ValueError: boom"),
+        (KeyError(), "KeyError"),
+    ],
+)
+def test_describe_error_names_the_reason(exc: BaseException, expected: str) -> None:
+    assert describe_error(exc, 0.5) == expected
+
+
+def test_describe_error_is_at_most_300_characters() -> None:
+    reason = describe_error(ValueError("x" * 1000), 0.5)
+    assert len(reason) == 300
+    assert reason.startswith("ValueError: xxx")
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        RedisConnectionError(f"Error connecting to redis://app:{SECRET}@127.0.0.1:6379"),
+        ResponseError(f"ERR unknown option '{SECRET}'"),
+        RuntimeError(f"{SECRET} and {SECRET} again"),
+    ],
+)
+def test_describe_error_never_shows_a_secret(exc: BaseException) -> None:
+    reason = describe_error(exc, 0.5, (SECRET, ""))
+    assert SECRET[:4] not in reason
+    assert "********" in reason
+
+
+def test_describe_error_masks_a_secret_before_cutting_at_300_characters() -> None:
+    reason = describe_error(ValueError("x" * 285 + SECRET), 0.5, (SECRET,))
+    assert len(reason) == 300
+    assert reason.endswith("x***")  # "ValueError: " and 285 x, then the mask, cut
+    assert SECRET[:3] not in reason
+
+
+def test_describe_error_ignores_empty_secrets() -> None:
+    assert describe_error(ValueError("boom"), 0.5, ("",)) == "ValueError: boom"
+
+
+# -- one poll -------------------------------------------------------------------------------
+
+
+def new_poller(published: list[NodeSnapshot], timeout: float = 0.5) -> NodePoller:
+    spec = NodeSpec(parse_address(INSTANCE), Credentials("app", SecretStr(SECRET)))
+    settings = PollSettings(interval=1.0, timeout=timeout)
+    return NodePoller(spec, settings, sources.ALL, published.append)
+
+
+def attach(poller: NodePoller, fake: FakeClient) -> None:
+    """As if the poller had connected before: the connection is reused."""
+    poller._client = fake.redis
+    poller._connected = True
+
+
+def fake_make_client(monkeypatch: pytest.MonkeyPatch, *clients: FakeClient) -> list[Any]:
+    calls: list[Any] = []
+    queue = list(clients)
+
+    def make(*args: Any, **kwargs: Any) -> Redis:
+        calls.append(args)
+        return queue.pop(0).redis
+
+    monkeypatch.setattr("exporter.poller.make_client", make)
+    return calls
+
+
+def test_a_successful_poll_publishes_an_up_snapshot() -> None:
+    published: list[NodeSnapshot] = []
+    fake = FakeClient(data_answer())
+
+    async def scenario() -> list[bool]:
+        poller = new_poller(published)
+        attach(poller, fake)
+        return [await poller.poll_once(), await poller.poll_once()]
+
+    assert asyncio.run(scenario()) == [True, True]
+    first, second = published
+    assert (first.up, first.kind, first.error, first.polls) == (True, "data", "", 1)
+    assert first.duration >= 0.0
+    assert first.last_success_at is not None
+    assert second.polls == 2
+    assert second.poll_seconds_total == pytest.approx(first.duration + second.duration)
+    assert fake.direct == []  # a kept connection is not pinged
+    assert len(fake.pipelines) == 3  # INFO server once, then one round trip per poll
+
+
+def test_a_kept_connection_closed_by_the_server_is_reopened_and_the_poll_retried_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    published: list[NodeSnapshot] = []
+    dropped = FakeClient(data_answer(), fail=RedisConnectionError("Connection closed by server."))
+    fresh = FakeClient(data_answer())
+    calls = fake_make_client(monkeypatch, fresh)
+
+    async def scenario() -> bool:
+        poller = new_poller(published)
+        attach(poller, dropped)
+        return await poller.poll_once()
+
+    assert asyncio.run(scenario()) is True
+    assert dropped.closed
+    assert len(calls) == 1
+    assert calls[0][0].instance == INSTANCE
+    assert fresh.direct == [("PING",)]
+    (snap,) = published
+    assert (snap.up, snap.kind, snap.error, snap.polls) == (True, "data", "", 1)
+    assert snap.connect_time >= 0.0
+
+
+def test_a_connection_error_on_a_fresh_connection_fails_the_poll_without_a_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    published: list[NodeSnapshot] = []
+    refused = RedisConnectionError(f"Error connecting with password {SECRET}")
+    calls = fake_make_client(monkeypatch, FakeClient(data_answer(), fail=refused))
+
+    async def scenario() -> bool:
+        return await new_poller(published).poll_once()
+
+    assert asyncio.run(scenario()) is False
+    assert len(calls) == 1
+    (snap,) = published
+    assert snap.up is False
+    assert snap.error == "connection failed: Error connecting with password ********"
+
+
+def test_a_timed_out_poll_is_down_keeps_the_records_and_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="exporter.poller")
+    published: list[NodeSnapshot] = []
+    prev = snapshot("redis70", "master")
+    assert prev.instance == INSTANCE
+
+    async def hang() -> None:
+        await asyncio.sleep(30)
+
+    fakes = [FakeClient(data_answer(), delay=hang) for _ in range(2)]
+
+    async def scenario() -> list[bool]:
+        poller = new_poller(published, timeout=0.05)
+        poller.snapshot = prev
+        results = []
+        for fake in fakes:
+            attach(poller, fake)
+            results.append(await poller.poll_once())
+        return results
+
+    assert asyncio.run(scenario()) == [False, False]
+    assert all(fake.closed for fake in fakes)  # a reply may be in flight: never reuse it
+    for n, snap in enumerate(published, start=1):
+        assert snap.up is False
+        assert snap.error == "timeout: no reply within 0.05s"
+        assert snap.records is prev.records
+        assert snap.last_success_at == prev.last_success_at
+        assert snap.polls == prev.polls + n
+    down = [(r.levelno, r.getMessage()) for r in caplog.records if "down" in r.getMessage()]
+    assert down == [
+        (logging.WARNING, f"node {INSTANCE} is down: timeout: no reply within 0.05s"),
+        (logging.DEBUG, f"node {INSTANCE} still down: timeout: no reply within 0.05s"),
+    ]
+
+
+def test_a_node_back_up_after_a_failure_logs_it(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="exporter.poller")
+    published: list[NodeSnapshot] = []
+    outcomes: list[Callable[[], FakeClient]] = [
+        lambda: FakeClient(data_answer(), fail=RedisTimeoutError("Timeout reading from socket")),
+        lambda: FakeClient(data_answer()),
+    ]
+
+    async def scenario() -> None:
+        poller = new_poller(published)
+        for outcome in outcomes:
+            attach(poller, outcome())
+            await poller.poll_once()
+
+    asyncio.run(scenario())
+    assert [s.up for s in published] == [False, True]
+    assert published[1].error == ""
+    assert f"node {INSTANCE} is back up" in caplog.messages

@@ -1,0 +1,278 @@
+"""exporter.runtime: snapshots and events in, pollers and watchers reconciled; no network I/O
+(pollers and event watchers are never started)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+
+import pytest
+
+from exporter.config import OPTIONS, load_settings
+from exporter.discovery import SentinelEvents
+from exporter.poller import NodePoller
+from exporter.runtime import Runtime, _Event, _Published
+from exporter.snapshot import NodeSnapshot, SentinelGroupView
+from tests.unit.sentinels import data_node, sentinel, view
+
+SEED = "127.0.0.1:26379"
+PEERS = ("127.0.0.1:26380", "127.0.0.1:26381")
+MASTER = "127.0.0.1:6379"
+REPLICAS = ("127.0.0.1:6380", "127.0.0.1:6381")
+STATIC = "127.0.0.1:7000"  # a --redis-addr outside any group
+TUNNEL = "127.0.0.1:7001"  # another name for STATIC (a port forward)
+GROUP_NODES = {SEED, *PEERS, MASTER, *REPLICAS}
+
+
+@pytest.fixture(autouse=True)
+def stopped(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Nothing connects: pollers and watchers are created but never started. Yields the
+    instances whose poller or watcher was stopped, in order."""
+    for declared in OPTIONS.values():
+        for env in declared.env:
+            monkeypatch.delenv(env, raising=False)
+    calls: list[str] = []
+
+    async def stop(self: NodePoller | SentinelEvents) -> None:
+        calls.append(self.spec.instance)
+
+    for cls in (NodePoller, SentinelEvents):
+        monkeypatch.setattr(cls, "start", lambda self: None)
+        monkeypatch.setattr(cls, "stop", stop)
+    yield calls
+
+
+def new_runtime(static: Sequence[str] = (STATIC,)) -> Runtime:
+    settings = load_settings(
+        {
+            "sentinel_addr": [SEED],
+            "redis_addr": list(static),
+            "poll_interval": 1.0,
+            "poll_timeout": 0.5,
+        }
+    )
+    runtime = Runtime(settings)
+    runtime._rediscover()
+    return runtime
+
+
+def group(
+    master: str = MASTER, replicas: Iterable[str] = REPLICAS, epoch: int = 0
+) -> SentinelGroupView:
+    return view(master=master, replicas=replicas, sentinels=PEERS, epoch=epoch)
+
+
+def publish(runtime: Runtime, snap: NodeSnapshot, poller: NodePoller | None = None) -> None:
+    """`snap` as published by `poller`, by default the current poller of its instance."""
+    runtime._apply([_Published(poller or runtime.pollers[snap.instance], snap)])
+
+
+def discovered(static: Sequence[str] = (STATIC,)) -> Runtime:
+    runtime = new_runtime(static)
+    publish(runtime, sentinel(SEED, group()))
+    return runtime
+
+
+def poked(runtime: Runtime) -> set[str]:
+    return {i for i, p in runtime.pollers.items() if p._poke.is_set()}
+
+
+def unpoke(runtime: Runtime) -> None:
+    for poller in runtime.pollers.values():
+        poller._poke.clear()
+
+
+def test_rediscover_creates_a_poller_for_the_seed_and_the_static_target() -> None:
+    async def scenario() -> None:
+        runtime = new_runtime()
+        assert set(runtime.pollers) == {SEED, STATIC}
+        seed = runtime.pollers[SEED].spec
+        assert (seed.kind, seed.static, seed.groups) == ("sentinel", True, ())
+        assert set(runtime._watchers) == {SEED}
+        assert runtime.store.expected == {SEED, STATIC}
+
+    asyncio.run(scenario())
+
+
+def test_a_sentinel_snapshot_adds_pollers_for_master_replicas_and_peers() -> None:
+    async def scenario() -> None:
+        runtime = new_runtime()
+        snap = sentinel(SEED, group())
+        publish(runtime, snap)
+        assert set(runtime.pollers) == GROUP_NODES | {STATIC}
+        assert runtime.store.nodes[SEED] is snap
+        kinds = {i: (p.spec.kind, p.spec.groups) for i, p in runtime.pollers.items()}
+        assert kinds[MASTER] == kinds[REPLICAS[1]] == ("data", ("mymaster",))
+        assert kinds[PEERS[0]] == kinds[SEED] == ("sentinel", ("mymaster",))
+        assert kinds[STATIC] == ("unknown", ())
+        assert set(runtime._watchers) == {SEED, *PEERS}
+        assert runtime.store.groups["mymaster"].master_address == MASTER
+
+    asyncio.run(scenario())
+
+
+def test_a_replica_no_longer_listed_loses_its_poller_and_its_series(
+    stopped: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="exporter.runtime")
+
+    async def scenario() -> None:
+        runtime = discovered()
+        publish(runtime, data_node(REPLICAS[1], "slave", "mymaster", run_id="r2"))
+        assert REPLICAS[1] in runtime.store.nodes
+        publish(runtime, sentinel(SEED, group(replicas=REPLICAS[:1])))
+        await asyncio.sleep(0)  # the stop runs as its own task
+        assert REPLICAS[1] not in runtime.pollers
+        assert REPLICAS[1] not in runtime.store.nodes
+        assert REPLICAS[1] not in runtime.store.expected
+        assert REPLICAS[0] in runtime.pollers
+        assert stopped == [REPLICAS[1]]
+
+    asyncio.run(scenario())
+    assert (
+        f"node {REPLICAS[1]} is no longer part of the topology; dropping its series"
+        in caplog.messages
+    )
+
+
+def test_a_peer_sentinel_no_longer_listed_loses_its_poller_and_its_watcher(
+    stopped: list[str],
+) -> None:
+    async def scenario() -> None:
+        runtime = discovered()
+        publish(
+            runtime, sentinel(SEED, view(master=MASTER, replicas=REPLICAS, sentinels=PEERS[:1]))
+        )
+        await asyncio.sleep(0)
+        assert PEERS[1] not in runtime.pollers
+        assert set(runtime._watchers) == {SEED, PEERS[0]}
+        assert stopped == [PEERS[1], PEERS[1]]  # its poller and its event watcher
+
+    asyncio.run(scenario())
+
+
+def test_a_snapshot_from_a_poller_no_longer_current_is_ignored() -> None:
+    async def scenario() -> None:
+        runtime = discovered()
+        gone = runtime.pollers[REPLICAS[1]]
+        publish(runtime, sentinel(SEED, group(replicas=REPLICAS[:1])))
+        generation = runtime.store.generation
+        publish(runtime, data_node(REPLICAS[1], "slave", "mymaster", run_id="r2"), gone)
+        assert REPLICAS[1] not in runtime.store.nodes
+        assert REPLICAS[1] not in runtime.pollers
+        assert runtime.store.generation == generation
+
+    asyncio.run(scenario())
+
+
+ALIAS = REPLICAS[1]  # announced without a runid; the same server as the master
+
+
+def test_a_second_name_of_one_server_is_dropped_and_logged_once(
+    stopped: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="exporter.runtime")
+
+    async def scenario() -> None:
+        runtime = discovered()
+        publish(runtime, data_node(MASTER, "master", "mymaster", run_id="r1"))
+        first_alias_poller = runtime.pollers[ALIAS]
+        for _ in range(2):
+            poller = runtime.pollers.get(ALIAS, first_alias_poller)
+            publish(runtime, data_node(ALIAS, "master", "mymaster", run_id="r1"), poller)
+            assert ALIAS not in runtime.pollers
+            assert ALIAS not in runtime.store.nodes
+            assert MASTER in runtime.pollers
+            publish(runtime, sentinel(SEED, group()))
+        await asyncio.sleep(0)
+        assert ALIAS in stopped
+
+    asyncio.run(scenario())
+    same = [m for m in caplog.messages if "is the same server as" in m]
+    assert same == [f"node {ALIAS} is the same server as {MASTER}; polling it once, as {MASTER}"]
+
+
+@pytest.mark.parametrize(
+    ("static", "canonical", "alias"),
+    [((STATIC,), MASTER, ALIAS), ((STATIC, TUNNEL), STATIC, TUNNEL)],
+    ids=["announced-without-runid", "configured-twice"],
+)
+def test_a_dropped_second_name_stays_dropped_at_the_next_sentinel_poll(
+    caplog: pytest.LogCaptureFixture, static: tuple[str, ...], canonical: str, alias: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="exporter.runtime")
+
+    async def scenario() -> None:
+        runtime = discovered(static)
+        publish(runtime, data_node(canonical, "master", run_id="r1"))
+        publish(runtime, data_node(alias, "master", run_id="r1"))
+        assert alias not in runtime.pollers
+        caplog.clear()
+        publish(runtime, sentinel(SEED, group()))
+        assert alias not in runtime.pollers
+        assert not [m for m in caplog.messages if "discovered" in m]
+
+    asyncio.run(scenario())
+
+
+def test_a_sentinel_event_pokes_the_sentinel_pollers_only() -> None:
+    async def scenario() -> None:
+        runtime = discovered()
+        unpoke(runtime)
+        runtime._apply([_Event(SEED, "+sdown", f"slave {REPLICAS[0]} @ mymaster")])
+        assert poked(runtime) == {SEED, *PEERS}
+
+    asyncio.run(scenario())
+
+
+def test_a_new_settled_master_pokes_every_poller_of_the_group() -> None:
+    async def scenario() -> None:
+        runtime = discovered()
+        unpoke(runtime)
+        publish(runtime, sentinel(SEED, group()))
+        assert poked(runtime) == set()  # nothing changed
+        failed_over = group(REPLICAS[0], (MASTER, REPLICAS[1]), epoch=1)
+        publish(runtime, sentinel(SEED, failed_over))
+        assert poked(runtime) == GROUP_NODES
+        state = runtime.store.groups["mymaster"]
+        assert (state.master_address, state.failovers) == (REPLICAS[0], 1)
+
+    asyncio.run(scenario())
+
+
+def test_the_discovery_task_survives_an_exception_and_logs_it(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="exporter.runtime")
+    batches: list[list[_Published | _Event]] = []
+
+    async def scenario() -> None:
+        runtime = new_runtime()
+        handled = [asyncio.Event(), asyncio.Event()]
+
+        def apply(batch: list[_Published | _Event]) -> None:
+            batches.append(batch)
+            handled[len(batches) - 1].set()
+            if len(batches) == 1:
+                raise RuntimeError("boom")
+
+        monkeypatch.setattr(runtime, "_apply", apply)
+        task = asyncio.create_task(runtime._consume())
+        runtime._on_event(SEED, "+sdown", "first")
+        runtime._on_event(SEED, "+sdown", "queued with it")
+        await asyncio.wait_for(handled[0].wait(), timeout=1.0)
+        runtime._on_event(SEED, "+odown", "second")
+        await asyncio.wait_for(handled[1].wait(), timeout=1.0)
+        assert not task.done()
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert batches == [  # what queued up meanwhile is applied as one batch
+        [_Event(SEED, "+sdown", "first"), _Event(SEED, "+sdown", "queued with it")],
+        [_Event(SEED, "+odown", "second")],
+    ]
+    (failure,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert failure.getMessage() == "discovery failed; keeping the current node set"
+    assert failure.exc_info is not None
+    assert isinstance(failure.exc_info[1], RuntimeError)

@@ -1,0 +1,43 @@
+"""exporter.sources.config: CONFIG GET replies and when CONFIG is read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from exporter.snapshot import ConfigRecord
+from exporter.sources.base import NodeView, PollOptions
+from exporter.sources.config import CONFIG_PARAMS, commands, parse_config
+from tests.unit.captured import FLAVORS, load_json, wire
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_captured_config_get_holds_every_requested_parameter(flavor: str) -> None:
+    raw = load_json(f"config_{flavor}.json")
+    config = parse_config([wire(raw)])
+    assert set(config) == set(CONFIG_PARAMS)
+    assert config == dict(zip(raw[0::2], raw[1::2], strict=True))
+    assert config["maxmemory"] == str(64 * 1024 * 1024)
+    assert config["maxmemory-policy"] == "allkeys-lru"
+
+
+def test_parse_config_merges_one_reply_per_parameter() -> None:
+    # Redis < 7 needs one CONFIG GET per parameter; an error reply contributes nothing.
+    replies: list[Any] = [[b"maxmemory", b"0"], [b"databases", b"16"], Exception("ERR"), None]
+    assert parse_config(replies) == {"maxmemory": "0", "databases": "16"}
+
+
+def test_config_is_read_on_the_first_poll_and_every_refresh_polls() -> None:
+    options = PollOptions(config_refresh_polls=3)
+    old = ConfigRecord({"maxmemory": "0"})
+    modern = [("CONFIG", "GET", *CONFIG_PARAMS)]
+    assert commands(NodeView("n", "data", (7, 0), 0, options), None) == modern
+    assert commands(NodeView("n", "data", (7, 0), 5, options), None) == modern  # none yet
+    assert commands(NodeView("n", "data", (7, 0), 4, options), old) == ()
+    assert commands(NodeView("n", "data", (7, 0), 6, options), old) == modern
+
+
+def test_before_redis_7_config_get_asks_one_parameter_per_command() -> None:
+    planned = commands(NodeView("n", "data", (6, 2, 14)), None)
+    assert planned == [("CONFIG", "GET", param) for param in CONFIG_PARAMS]
