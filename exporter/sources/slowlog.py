@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from exporter.metrics import names as n
@@ -75,14 +76,7 @@ def advance(tally: SlowlogRecord, entries: Sequence[SlowlogEntry], run_id: str) 
         last, gap_known = -1, False
     fresh = [e for e in entries if e.id > last]
     if not fresh:
-        return SlowlogRecord(
-            last_id=last,
-            gap_known=gap_known,
-            run_id=run_id,
-            entries=tally.entries,
-            seconds=tally.seconds,
-            missed=tally.missed,
-        )
+        return replace(tally, last_id=last, gap_known=gap_known, run_id=run_id)
     counts = dict(tally.entries)
     seconds = dict(tally.seconds)
     for entry in fresh:

@@ -240,6 +240,17 @@ def _slowlog_ids(exporter: Any, instance: str) -> tuple[float, float]:
     return value(text, "redis_slowlog_last_id", instance=instance) or 0.0, counted + missed
 
 
+def _burst(client: redis.Redis, exporter: Any, instance: str) -> float:
+    """300 SETs in one go (each a slowlog entry), then two polls; the poll count after."""
+    with client.pipeline(transaction=False) as pipe:
+        for i in range(300):
+            pipe.set(f"burst:{i}", i)
+        pipe.execute()
+    polls = _polls(exporter, instance)
+    wait_until(lambda: _polls(exporter, instance) >= polls + 2, 10, what="polls")
+    return polls
+
+
 def test_a_slowlog_burst_larger_than_one_fetch_is_counted_in_full(
     servers: list[ServerProcess], run_exporter: Any
 ) -> None:
@@ -265,12 +276,7 @@ def test_a_slowlog_burst_larger_than_one_fetch_is_counted_in_full(
         return found or 0.0
 
     base_id, base_seen = _slowlog_ids(exporter, node.address)
-    with client.pipeline(transaction=False) as pipe:
-        for i in range(300):
-            pipe.set(f"burst:{i}", i)
-        pipe.execute()
-    polls = _polls(exporter, node.address)
-    wait_until(lambda: _polls(exporter, node.address) >= polls + 2, 10, what="polls")
+    polls = _burst(client, exporter, node.address)
     assert sets() == 300
     assert (
         value(exporter.metrics(), "redis_slowlog_entries_missed_total", instance=node.address) == 0
@@ -284,12 +290,7 @@ def test_a_slowlog_burst_larger_than_one_fetch_is_counted_in_full(
     wait_until(lambda: _polls(exporter, node.address) >= polls + 4, 10, what="polls")
     base_id, base_seen = _slowlog_ids(exporter, node.address)
     before_sets = sets()
-    with client.pipeline(transaction=False) as pipe:
-        for i in range(300):
-            pipe.set(f"burst:{i}", i)
-        pipe.execute()
-    polls = _polls(exporter, node.address)
-    wait_until(lambda: _polls(exporter, node.address) >= polls + 2, 10, what="polls")
+    polls = _burst(client, exporter, node.address)
     last_id, seen = _slowlog_ids(exporter, node.address)
     assert seen - base_seen == last_id - base_id
     assert 0 < sets() - before_sets <= 50 * 2  # at most one full log per poll

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,14 +14,6 @@ from exporter.cli import EXIT_CONFIG, EXIT_FAILURE, _parser, bind, main, serve
 from exporter.config import OPTIONS, Settings, load_settings
 
 SECRET = "Pa55-w0rd-XYZ"
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for declared in OPTIONS.values():
-        for env in declared.env:
-            monkeypatch.delenv(env, raising=False)
-    yield
 
 
 def flags(*argv: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +11,6 @@ import pytest
 from exporter.config import OPTIONS, ConfigError, Settings, load_settings
 
 SECRET = "Pa55-w0rd-XYZ"
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No variable from the developer's shell may leak into a test."""
-    for declared in OPTIONS.values():
-        for env in declared.env:
-            monkeypatch.delenv(env, raising=False)
-    yield
 
 
 def write_yaml(tmp_path: Path, text: str) -> Path:

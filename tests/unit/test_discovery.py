@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 import pytest
 from pydantic import SecretStr
@@ -11,7 +12,7 @@ from pydantic import SecretStr
 from exporter.address import parse_address
 from exporter.config import Credentials, Target
 from exporter.discovery import NodeSpec, Topology, derive_nodes, track_failovers
-from exporter.snapshot import GroupState, NodeSnapshot
+from exporter.snapshot import GroupState, NodeSnapshot, SentinelGroupView
 from tests.unit.sentinels import data_node, sentinel, view
 
 DATA = Credentials("app", SecretStr("data-pw"))
@@ -220,6 +221,12 @@ def test_two_servers_with_different_run_ids_stay_two_nodes() -> None:
 # -- track_failovers ----------------------------------------------------------------------------
 
 
+def leader(epoch: int) -> SentinelGroupView:
+    """The view of the Sentinel running a failover: the new epoch with the old master."""
+    running = view(epoch=epoch)
+    return replace(running, master={**running.master, "flags": "master,failover_in_progress"})
+
+
 def three(epoch: int, master: str = "10.0.0.1:6379") -> list[NodeSnapshot]:
     return [sentinel(s, view(master=master, epoch=epoch)) for s in (SEED, *PEERS)]
 
@@ -285,10 +292,8 @@ def test_the_leader_still_naming_the_old_master_does_not_hide_the_new_one() -> N
     # The Sentinel that ran the failover reports the new epoch with the old address, flagged
     # failover_in_progress, for about a second after the others have switched.
     groups = track_failovers({}, three(0), now=1.0)
-    leader_view = view(epoch=1)
-    leader_view.master["flags"] = "master,failover_in_progress"  # type: ignore[index]
     snaps = [
-        sentinel("10.0.0.10:26379", leader_view),
+        sentinel("10.0.0.10:26379", leader(epoch=1)),
         sentinel("10.0.0.11:26379", view(master="10.0.0.2:6379", epoch=1)),
         sentinel("10.0.0.12:26379", view(master="10.0.0.2:6379", epoch=1)),
     ]
@@ -300,10 +305,8 @@ def test_the_leader_still_naming_the_old_master_does_not_hide_the_new_one() -> N
 def test_no_failover_is_counted_while_only_the_leader_knows_the_new_epoch() -> None:
     # Counting waits for a settled view, so the failover is logged with the new master.
     groups = track_failovers({}, three(0), now=1.0)
-    leader_view = view(epoch=1)
-    leader_view.master["flags"] = "master,failover_in_progress"  # type: ignore[index]
     snaps = [
-        sentinel("10.0.0.10:26379", leader_view),
+        sentinel("10.0.0.10:26379", leader(epoch=1)),
         sentinel("10.0.0.11:26379", view(epoch=0)),
     ]
     assert track_failovers(groups, snaps, now=2.0) == groups
@@ -311,10 +314,8 @@ def test_no_failover_is_counted_while_only_the_leader_knows_the_new_epoch() -> N
 
 def test_the_failover_log_names_the_new_master(caplog: pytest.LogCaptureFixture) -> None:
     groups = track_failovers({}, three(0), now=1.0)
-    leader_view = view(epoch=1)
-    leader_view.master["flags"] = "master,failover_in_progress"  # type: ignore[index]
     snaps = [
-        sentinel("10.0.0.10:26379", leader_view),
+        sentinel("10.0.0.10:26379", leader(epoch=1)),
         sentinel("10.0.0.11:26379", view(master="10.0.0.2:6379", epoch=1)),
     ]
     with caplog.at_level(logging.INFO, logger="exporter.discovery"):
