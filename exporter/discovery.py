@@ -10,7 +10,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -20,11 +20,12 @@ from exporter.address import RedisAddress, parse_address
 from exporter.config import Credentials, Target
 from exporter.connection import ClientName, make_client
 from exporter.replies import decode
-from exporter.snapshot import GroupState, NodeKind, NodeSnapshot
+from exporter.snapshot import Failover, GroupState, NodeKind, NodeSnapshot
 from exporter.sources.sentinel import flags
 
 log = logging.getLogger("exporter.discovery")
 
+HISTORY = 20  # failovers kept per group for the status page
 EVENTS = ("+switch-master", "+sdown", "-sdown", "+odown", "+failover-end", "+slave", "+sentinel")
 
 
@@ -223,14 +224,20 @@ def track_failovers(
         settled = Counter(a for e, a, busy in seen if e == epoch and not busy)
         address = settled.most_common(1)[0][0]
         if state.config_epoch is None:
-            out[name] = GroupState(name, state.failovers, epoch, state.last_failover_at, address)
+            out[name] = replace(state, config_epoch=epoch, master_address=address)
         elif epoch > state.config_epoch:
             log.info("failover of %s observed: master is now %s (epoch %d)", name, address, epoch)
-            out[name] = GroupState(name, state.failovers + 1, epoch, now, address)
-        elif address != state.master_address and epoch == state.config_epoch:
-            out[name] = GroupState(
-                name, state.failovers, state.config_epoch, state.last_failover_at, address
+            seen_now = Failover(now, state.master_address, address, epoch)
+            out[name] = replace(
+                state,
+                failovers=state.failovers + 1,
+                config_epoch=epoch,
+                last_failover_at=now,
+                master_address=address,
+                history=(*state.history, seen_now)[-HISTORY:],
             )
+        elif address != state.master_address and epoch == state.config_epoch:
+            out[name] = replace(state, master_address=address)
     return out
 
 

@@ -156,11 +156,23 @@ class NodeSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class Failover:
+    """A failover the exporter saw: when, and the master before and after."""
+
+    at: float
+    old_master: str
+    new_master: str
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
 class GroupState:
-    """The exporter's own record of one Sentinel group across polls."""
+    """The exporter's own record of one Sentinel group across polls; `history` holds the
+    latest failovers seen, oldest first."""
 
     name: str
     failovers: int = 0
     config_epoch: int | None = None
     last_failover_at: float | None = None
     master_address: str = ""
+    history: tuple[Failover, ...] = ()

@@ -76,6 +76,7 @@ used_memory_scripts memory_used_scripts_bytes
 used_memory_functions memory_used_functions_bytes
 used_memory_vm_total memory_used_vm_total
 maxmemory memory_max_bytes
+total_system_memory total_system_memory_bytes
 maxmemory_reservation memory_max_reservation_bytes
 maxmemory_desired_reservation memory_max_reservation_desired_bytes
 maxfragmentationmemory_reservation memory_max_fragmentation_reservation_bytes
@@ -268,6 +269,11 @@ CONFIG_MAXMEMORY = _d("config_maxmemory", "gauge", "CONFIG maxmemory in bytes.")
 CONFIG_MAXCLIENTS = _d("config_maxclients", "gauge", "CONFIG maxclients.")
 CONFIG_IO_THREADS = _d("config_io_threads", "gauge", "CONFIG io-threads.")
 CONFIG_REPL_BACKLOG = _d("config_repl_backlog_size", "gauge", "CONFIG repl-backlog-size in bytes.")
+CONFIG_SAVE_RULES = _d(
+    "config_save_rules",
+    "gauge",
+    "Number of RDB snapshot rules in CONFIG save; 0 when RDB snapshots are off.",
+)
 CONFIG_COBL_BYTES = _d(
     "config_client_output_buffer_limit_bytes",
     "gauge",

@@ -63,6 +63,9 @@ def families(snap: NodeSnapshot, record: ConfigRecord, b: FamilyBuilder) -> None
         value = to_number(config.get(key, ""))
         if value is not None:
             b.add(defn, value)
+    if "save" in config:
+        # `save "3600 1 300 100"`: pairs of seconds and changes; "" turns RDB snapshots off.
+        b.add(n.CONFIG_SAVE_RULES, len(config["save"].split()) // 2)
     words = config.get("client-output-buffer-limit", "").split()
     for i in range(0, len(words) - 3, 4):
         cls, hard, soft, seconds = words[i : i + 4]

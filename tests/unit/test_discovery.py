@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from exporter.address import parse_address
 from exporter.config import Credentials, Target
 from exporter.discovery import NodeSpec, Topology, derive_nodes, track_failovers
-from exporter.snapshot import GroupState, NodeSnapshot, SentinelGroupView
+from exporter.snapshot import Failover, GroupState, NodeSnapshot, SentinelGroupView
 from tests.unit.sentinels import data_node, sentinel, view
 
 DATA = Credentials("app", SecretStr("data-pw"))
@@ -239,7 +239,8 @@ def test_first_epoch_seen_is_a_baseline_not_a_failover() -> None:
 def test_three_sentinels_reporting_a_higher_epoch_count_one_failover() -> None:
     groups = track_failovers({}, three(4), now=100.0)
     groups = track_failovers(groups, three(5, "10.0.0.2:6379"), now=200.0)
-    assert groups["mymaster"] == GroupState("mymaster", 1, 5, 200.0, "10.0.0.2:6379")
+    seen = Failover(200.0, "10.0.0.1:6379", "10.0.0.2:6379", 5)
+    assert groups["mymaster"] == GroupState("mymaster", 1, 5, 200.0, "10.0.0.2:6379", (seen,))
     groups = track_failovers(groups, three(5, "10.0.0.2:6379"), now=300.0)
     assert groups["mymaster"].failovers == 1
     assert groups["mymaster"].last_failover_at == 200.0
@@ -323,3 +324,14 @@ def test_the_failover_log_names_the_new_master(caplog: pytest.LogCaptureFixture)
     (line,) = [r.getMessage() for r in caplog.records if "failover" in r.getMessage()]
     assert "master is now 10.0.0.2:6379" in line
     assert "10.0.0.1:6379" not in line
+
+
+def test_the_history_keeps_the_latest_failovers_with_old_and_new_master() -> None:
+    masters = ["10.0.0.1:6379", "10.0.0.2:6379"]
+    groups = track_failovers({}, three(0, masters[0]), now=0.0)
+    for epoch in range(1, 30):
+        groups = track_failovers(groups, three(epoch, masters[epoch % 2]), now=float(epoch))
+    history = groups["mymaster"].history
+    assert len(history) == 20
+    assert history[-1] == Failover(29.0, masters[0], masters[1], 29)
+    assert [f.epoch for f in history] == list(range(10, 30))

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from exporter.snapshot import ConfigRecord
+from exporter.metrics.model import FamilyBuilder
+from exporter.snapshot import ConfigRecord, NodeSnapshot
 from exporter.sources.base import NodeView, PollOptions
-from exporter.sources.config import CONFIG_PARAMS, commands, parse_config
+from exporter.sources.config import CONFIG_PARAMS, commands, families, parse_config
 from tests.unit.captured import FLAVORS, load_json, wire
 
 
@@ -41,3 +42,12 @@ def test_config_is_read_on_the_first_poll_and_every_refresh_polls() -> None:
 def test_before_redis_7_config_get_asks_one_parameter_per_command() -> None:
     planned = commands(NodeView("n", "data", (6, 2, 14)), None)
     assert planned == [("CONFIG", "GET", param) for param in CONFIG_PARAMS]
+
+
+@pytest.mark.parametrize(("save", "rules"), [("3600 1 300 100 60 10000", 3), ("", 0)])
+def test_save_rules_are_counted_and_zero_when_rdb_snapshots_are_off(save: str, rules: int) -> None:
+    record = ConfigRecord({"save": save})
+    b = FamilyBuilder("n")
+    families(NodeSnapshot("n", "data"), record, b)
+    (family,) = [f for f in b.build() if f.name == "redis_config_save_rules"]
+    assert [s.value for s in family.samples] == [rules]
