@@ -7,12 +7,6 @@ each node's `instance`.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,12 +14,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import FLAVORS, wait_until
+from tests.e2e.prometheus import PROMETHEUS, Prometheus
 from tests.promtext import parse_series
-from tests.topology import ServerProcess, free_port, start_standalone
+from tests.topology import ServerProcess, start_standalone
 
-PROMETHEUS = shutil.which("prometheus")
-if PROMETHEUS is None and os.environ.get("CI"):
-    raise RuntimeError("CI=true but the prometheus binary is not installed")
 pytestmark = pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed")
 
 
@@ -36,41 +28,6 @@ def node(tmp_path: Path) -> Iterator[ServerProcess]:
     server = start_standalone(FLAVORS[0], tmp_path / "node")
     yield server
     server.stop()
-
-
-class Prometheus:
-    def __init__(self, target: str, workdir: Path) -> None:
-        self.port = free_port()
-        config = workdir / "prometheus.yml"
-        config.write_text(
-            "global: {scrape_interval: 1s, scrape_timeout: 1s}\n"
-            "scrape_configs:\n"
-            "  - job_name: redis\n"
-            "    honor_labels: true\n"
-            f"    static_configs: [{{targets: ['{target}']}}]\n"
-        )
-        self.log = (workdir / "prometheus.log").open("wb")
-        assert PROMETHEUS is not None
-        self.proc = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={workdir / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def api(self, path: str, **params: str) -> Any:
-        url = f"http://127.0.0.1:{self.port}/api/v1/{path}?{urllib.parse.urlencode(params)}"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return json.loads(response.read())["data"]
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
-        self.log.close()
 
 
 def test_prometheus_stores_the_same_series_as_the_text_format(
