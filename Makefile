@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 # The listen port of the demo that `make failover` acts on (the demo's default).
 PORT ?= 9121
-LINTED := exporter tests tools bench
+LINTED := exporter tests tools bench dashboards
 
 .PHONY: demo test lint failover servers test-servers deps clean
 
@@ -28,7 +28,7 @@ servers:
 
 # Everything the suite runs, so that no test is skipped: the servers and promtool.
 test-servers:
-	@bash tools/ensure-packages redis-server:redis-server redis-sentinel:redis-sentinel promtool:prometheus prometheus:prometheus
+	@bash tools/ensure-packages redis-server:redis-server redis-sentinel:redis-sentinel promtool:prometheus prometheus:prometheus chromium:chromium chromedriver:chromium-driver
 
 demo: deps servers
 	@echo "demo: starting the servers and the exporter"
@@ -43,7 +43,7 @@ test: deps test-servers
 lint: deps
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
-	$(VENV)/bin/mypy exporter tests tools
+	$(VENV)/bin/mypy exporter tests tools dashboards
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
