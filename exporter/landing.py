@@ -1,118 +1,426 @@
-"""The HTML landing page: every node's state and, per Sentinel group, the topology as the
-exporter sees it. Plain HTML and CSS; no JavaScript."""
+"""The live status page `/`: per Sentinel group a diagram of master, replicas and Sentinels and
+a failover timeline; per node memory, ops/s, clients and last poll. Rendered here on first load,
+then re-rendered every 2 s by a small inline script from `/api/topology`.
+
+`_SCRIPT` mirrors the renderer below function by function and must produce the same markup
+from the same document (tests/e2e/test_status_page.py compares the two), so change both.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from html import escape
 
 from exporter import __version__
-from exporter.metrics.groups import master_views
-from exporter.replies import parse_kv_list
-from exporter.snapshot import NodeSnapshot
+from exporter.status import GroupEntry, NodeEntry, ReplicaEntry, Status, status
 from exporter.store import StoreView
 
+REFRESH_SECONDS = 2
+_BW, _BH, _ROW = 170, 32, 40  # diagram: box width and height, row pitch
+_COLS = (0, 230, 560)  # x of the Sentinel, master and replica columns
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
 _CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;font-size:.95em}
-th{background:#f3f3f3}.up{color:#17702b;font-weight:600}.down{color:#b3261e;font-weight:600}
-code{background:#f3f3f3;padding:0 .2em}
+:root{--ok:#17702b;--bad:#b3261e;--mute:#666;--line:#d0d7de;--sent:#3b5bdb}
+*{box-sizing:border-box}
+body{font:14px/1.35 system-ui,sans-serif;margin:0;padding:.6em 1em;color:#222}
+header{display:flex;flex-wrap:wrap;gap:.2em 1.2em;align-items:baseline}
+h1{font-size:1.25em;margin:0}h2{font-size:1.05em;margin:.1em 0}
+h3{font-size:.85em;margin:.4em 0 .1em;color:var(--mute)}
+code{background:#f3f3f3;padding:0 .2em;border-radius:3px}
+.groups{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,36em),1fr));
+gap:.7em;margin:.6em 0}
+.group{border:1px solid var(--line);border-radius:6px;padding:.4em .6em;min-width:0}
+.summary{margin:.1em 0 .3em;font-size:.9em}
+svg.topo{display:block;width:100%;max-width:730px;height:auto}
+svg text{font:11px system-ui,sans-serif;fill:#222}svg text.sub{font-size:9.5px;fill:#555}
+.node rect{fill:#eef6ee;stroke:var(--ok)}.node.master rect{fill:#d3efd9;stroke-width:2}
+.node.sentinel rect{fill:#eef2fb;stroke:var(--sent)}.node.sentinel.odd rect{stroke:var(--bad)}
+.node.down rect{fill:#fdecea;stroke:var(--bad);stroke-dasharray:4 3}
+svg .node.down text{fill:var(--bad)}
+.edge line{stroke:var(--ok);stroke-width:1.5}.edge.bad line{stroke:var(--bad);stroke-dasharray:5 3}
+svg .edge text{font-size:9.5px;text-anchor:end}svg .edge.bad text{fill:var(--bad)}
+.names line{stroke:#8da2d8;stroke-dasharray:2 3}.names.odd line{stroke:var(--bad)}
+.timeline{list-style:none;margin:0;padding:0;max-height:8.5em;overflow:auto;font-size:.85em}
+.timeline li{position:relative;padding:.05em 0 .05em 1.1em}
+.timeline li::before{content:"";position:absolute;left:.2em;top:0;bottom:0;width:2px;
+background:var(--line)}
+.timeline li::after{content:"";position:absolute;left:0;top:.45em;width:.6em;height:.6em;
+border-radius:50%;background:var(--sent)}
+.timeline-empty{margin:0;font-size:.85em}
+table.nodes{border-collapse:collapse;width:100%;font-size:.85em}
+.nodes th,.nodes td{border-bottom:1px solid var(--line);padding:.12em .4em;text-align:left;
+vertical-align:top;overflow-wrap:break-word}
+.nodes td.err{overflow-wrap:anywhere}.nodes td.num{white-space:nowrap}
+.nodes th{background:#f3f3f3;position:sticky;top:0}.nodes tr.is-down td{background:#fdf3f2}
+.nodes td.num{text-align:right}.nodes tr.is-down .mem{opacity:.55}.nodes tr.is-down .num{color:#888}
+.mem{display:flex;flex-wrap:wrap;align-items:center;gap:0 .4em;min-width:6.5em}
+.bar{flex:0 0 6em;height:.6em;background:#e8e8e8;border-radius:3px;overflow:hidden}
+.bar i{display:block;height:100%;background:var(--ok)}.bar i.warn{background:#d4a72c}
+.bar i.full{background:var(--bad)}.bar.nolimit i{background:#8da2d8}
+.st-up{color:var(--ok);font-weight:600}.st-down,.bad{color:var(--bad);font-weight:600}
+.muted{color:var(--mute)}#live.stale{color:var(--bad)}
 """
 
+# The same functions as below, over the JSON of /api/topology; plain DOM, no framework.
+_CONSTANTS = (
+    f"const BW={_BW},BH={_BH},ROW={_ROW},COLS={json.dumps(_COLS)},UNITS={json.dumps(_UNITS)},"
+    f"EVERY={REFRESH_SECONDS};"
+)
+_SCRIPT = (
+    '\n(() => {\n"use strict";\n'
+    + _CONSTANTS
+    + r"""
+const ESC={"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#x27;"};
+const esc=v=>String(v).replace(/[&<>"']/g,c=>ESC[c]);
+const short=(s,n=26)=>s.length<=n?s:s.slice(0,n-1)+"\u2026";
+function fixed1(x){const t=Math.floor(x*10+0.5),a=Math.abs(t);
+  return (t<0?"-":"")+Math.floor(a/10)+"."+(a%10);}
+function bytes(n){if(n===null)return "?";let v=n,u=0;
+  while(v>=1024&&u<UNITS.length-1){v/=1024;u++;}
+  return u===0?n+" B":fixed1(v)+" "+UNITS[u];}
+const when=at=>new Date(at*1000).toISOString().slice(0,19).replace("T"," ")+" UTC";
+const num=v=>v===null?"?":String(v);
+function box(x,y,cls,addr,sub,title){
+  return `<g class="node ${cls}"><title>${esc(title)}</title>`+
+    `<rect x="${x}" y="${y}" width="${BW}" height="${BH}" rx="4"/>`+
+    `<text x="${x+7}" y="${y+13}">${esc(short(addr))}</text>`+
+    `<text class="sub" x="${x+7}" y="${y+26}">${esc(short(sub,32))}</text></g>`;}
+function downSub(n){return n&&n.error?"down: "+n.error:"down";}
+function dataSub(n,word){if(!n||!n.up)return downSub(n);
+  return `${word} \u00b7 ${num(n.ops_per_sec)} ops/s \u00b7 ${num(n.connected_clients)} clients`;}
+function edgeLabel(r){if(!r.up)return "down";const p=[r.link||"link ?"];
+  if(r.sync_state&&r.sync_state!=="online")p.push(r.sync_state);
+  p.push(r.lag_bytes===null?"lag ?":bytes(r.lag_bytes));
+  if(r.lag_seconds!==null)p.push(r.lag_seconds+"s");return p.join(" \u00b7 ");}
+function masters(g){return g.master===null?[]:Array.isArray(g.master)?g.master:[g.master];}
+function diagram(g,nodes){
+  let ms=masters(g),reps=g.replicas;
+  const lost=ms.length?null:reps.find(r=>!r.up&&r.instance===g.sentinel_master);
+  if(lost){ms=[lost.instance];reps=reps.filter(r=>r!==lost);}
+  const rows=Math.max(g.sentinels.length,ms.length,reps.length,1);
+  const top=n=>4+(rows-Math.max(n,1))*ROW/2,mt=top(ms.length),rt=top(reps.length),
+    st=top(g.sentinels.length),h=rows*ROW+8,lines=[],boxes=[];
+  g.sentinels.forEach((s,i)=>{const j=ms.indexOf(s.names_master);if(!s.up||j<0)return;
+    const odd=s.names_master!==g.sentinel_master?" odd":"";
+    lines.push(`<g class="names${odd}"><line x1="${COLS[0]+BW}" y1="${st+i*ROW+BH/2}" `+
+      `x2="${COLS[1]}" y2="${mt+j*ROW+BH/2}"/></g>`);});
+  reps.forEach((r,i)=>{if(!ms.length)return;const j=Math.max(ms.indexOf(r.replicates),0);
+    const y=rt+i*ROW+BH/2,label=edgeLabel(r),bad=r.up&&r.link==="up"?"":" bad";
+    lines.push(`<g class="edge${bad}"><title>${esc(ms[j]+" \u2192 "+r.instance+": "+label)}`+
+      `</title><line x1="${COLS[1]+BW}" y1="${mt+j*ROW+BH/2}" x2="${COLS[2]}" y2="${y}"/>`+
+      `<text x="${COLS[2]-6}" y="${y-4}">${esc(label)}</text></g>`);});
+  g.sentinels.forEach((s,i)=>{const n=nodes[s.instance],down=s.up?"":" down";
+    const odd=s.up&&s.names_master!==g.sentinel_master?" odd":"";
+    const sub=s.up?"names "+(s.names_master||"?"):downSub(n);
+    boxes.push(box(COLS[0],st+i*ROW,"sentinel"+down+odd,s.instance,sub,
+      s.instance+" \u2014 "+sub));});
+  ms.forEach((m,i)=>{const sub=dataSub(nodes[m],"master"),down=nodes[m]&&nodes[m].up?"":" down";
+    boxes.push(box(COLS[1],mt+i*ROW,"data master"+down,m,sub,m+" \u2014 "+sub));});
+  if(!ms.length){const sub="Sentinels name "+(g.sentinel_master||"?");
+    boxes.push(box(COLS[1],mt,"data master down","no master",sub,sub));}
+  reps.forEach((r,i)=>{const sub=dataSub(nodes[r.instance],"replica"),
+    down=r.up?"":" down";
+    boxes.push(box(COLS[2],rt+i*ROW,"data replica"+down,r.instance,sub,
+      r.instance+" \u2014 "+sub));});
+  return `<svg class="topo" viewBox="0 0 ${COLS[2]+BW} ${h}" width="${COLS[2]+BW}" `+
+    `height="${h}" role="img" aria-label="${esc("topology of "+g.name)}">`+
+    lines.join("")+boxes.join("")+"</svg>";}
+function timeline(g){if(!g.history.length)
+    return '<p class="muted timeline-empty">no failover seen since the exporter started</p>';
+  return '<ol class="timeline">'+g.history.slice().reverse().map(f=>
+    `<li><time>${esc(when(f.at))}</time> <code class="from">${esc(f.from)}</code> \u2192 `+
+    `<code class="to">${esc(f.to)}</code> <span class="muted">epoch ${esc(f.epoch)}</span></li>`
+  ).join("")+"</ol>";}
+function group(g,nodes){const ms=masters(g);
+  let m=ms.map(a=>`<code>${esc(a)}</code>`).join(" ");
+  if(!ms.length)m='<span class="bad">none</span>';
+  else if(ms.length>1)m+=' <span class="bad">split brain</span>';
+  const agree=g.sentinels.some(s=>s.up)?(g.agreement?"agree":'<span class="bad">disagree</span>')
+    :'<span class="bad">no Sentinel answers</span>';
+  return `<article class="group" data-group="${esc(g.name)}"><h2>Group <code>${esc(g.name)}</code>`+
+    `</h2><p class="summary">Master: <span class="master">${m}</span> \u00b7 Sentinels name: `+
+    `<code class="sentinel-master">${esc(g.sentinel_master||"-")}</code> (${agree}) \u00b7 `+
+    `failovers seen: ${esc(g.failovers)}</p>${diagram(g,nodes)}<h3>Failovers</h3>`+
+    `${timeline(g)}</article>`;}
+function mem(n){const used=n.memory_used_bytes,max=n.maxmemory_bytes,sys=n.system_memory_bytes;
+  if(n.kind!=="data"||used===null)return "-";const limit=max?max:sys;
+  const text=max?`${bytes(used)} / ${bytes(max)}`:
+    `${bytes(used)} of ${sys?bytes(sys):"?"} system \u00b7 no limit`;
+  if(!limit)return `<div class="mem"><small>${esc(text)}</small></div>`;
+  const pct=Math.min(Math.max(used/limit*100,0),100),lvl=!max?"":pct>=90?"full":pct>=75?"warn":"";
+  return `<div class="mem"><div class="bar${max?"":" nolimit"}"><i class="${lvl}" `+
+    `style="width:${fixed1(pct)}%"></i></div><small>${esc(text)}</small></div>`;}
+function nodeRow(n){
+  const state=!n.polled?"not yet polled":n.up?'<span class="st-up">up</span>':
+    '<span class="st-down">down</span>';
+  const age=n.last_poll_age_seconds===null?"never":fixed1(n.last_poll_age_seconds)+"s ago";
+  return `<tr${n.polled&&!n.up?' class="is-down"':""}><td>${esc(n.instance)}</td>`+
+    `<td>${esc(n.kind)}</td><td>${esc(n.role||"-")}</td><td>${esc(n.groups.join(", ")||"-")}`+
+    `</td><td>${state}</td><td>${mem(n)}</td><td class="num">${esc(num(n.ops_per_sec))}</td>`+
+    `<td class="num">${esc(num(n.connected_clients))}</td><td>${esc(age)}</td>`+
+    `<td class="err">${esc(n.error||"-")}</td></tr>`;}
+function render(t){const nodes={};t.nodes.forEach(n=>{nodes[n.instance]=n;});
+  const groups=t.groups.length?'<section class="groups">'+
+    t.groups.map(g=>group(g,nodes)).join("")+"</section>":"";
+  return groups+`<h2>Nodes (${t.nodes.length})</h2><table class="nodes"><thead><tr>`+
+    "<th>address</th><th>kind</th><th>role</th><th>groups</th><th>state</th><th>memory</th>"+
+    "<th>ops/s</th><th>clients</th><th>last poll</th><th>last error</th></tr></thead><tbody>"+
+    t.nodes.map(nodeRow).join("")+"</tbody></table>";}
+const app=document.getElementById("app"),live=document.getElementById("live");
+const page={render,refreshes:0,refresh};
+async function refresh(){
+  try{if(!document.hidden){const r=await fetch("api/topology",{cache:"no-store"});
+      if(!r.ok)throw new Error("HTTP "+r.status);const t=await r.json();
+      app.innerHTML=render(t);page.refreshes++;live.className="";
+      live.textContent=`live: data of ${when(t.generated_at)}, refreshed every ${EVERY} s`;}
+  }catch(e){live.className="stale";live.textContent=`refresh failed (${e.message}); retrying`;}
+  finally{setTimeout(refresh,EVERY*1000);}}
+window.statusPage=page;setTimeout(refresh,EVERY*1000);
+})();
+"""
+)
 
-def _age(ts: float | None, now: float) -> str:
-    return "never" if ts is None else f"{max(now - ts, 0):.1f}s ago"
+
+def _esc(value: object) -> str:
+    return escape(str(value))
 
 
-def _state(up: bool) -> str:
-    return '<span class="up">up</span>' if up else '<span class="down">down</span>'
+def _short(text: str, n: int = 26) -> str:
+    return text if len(text) <= n else text[: n - 1] + "\u2026"
 
 
-def _nodes_table(nodes: list[NodeSnapshot], now: float) -> str:
-    rows = []
-    for s in nodes:
-        rows.append(
-            "<tr>"
-            f"<td>{escape(s.instance)}</td><td>{escape(s.kind)}</td>"
-            f"<td>{escape(s.role or '-')}</td>"
-            f"<td>{escape(','.join(s.groups) or '-')}</td>"
-            f"<td>{_state(s.up) if s.polled else 'not yet polled'}</td>"
-            f"<td>{_age(s.polled_at if s.polled else None, now)}</td>"
-            f"<td>{escape(s.error) or '-'}</td></tr>"
+def _fixed1(x: float) -> str:
+    """One decimal, rounding as the script does (half up), so both render the same text."""
+    tenths = math.floor(x * 10 + 0.5)
+    return f"{'-' if tenths < 0 else ''}{abs(tenths) // 10}.{abs(tenths) % 10}"
+
+
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "?"
+    value, unit = float(n), 0
+    while value >= 1024 and unit < len(_UNITS) - 1:
+        value, unit = value / 1024, unit + 1
+    return f"{n} B" if unit == 0 else f"{_fixed1(value)} {_UNITS[unit]}"
+
+
+def _when(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
+
+
+def _num(v: int | None) -> str:
+    return "?" if v is None else str(v)
+
+
+def _box(x: int, y: int, cls: str, addr: str, sub: str, title: str) -> str:
+    return (
+        f'<g class="node {cls}"><title>{_esc(title)}</title>'
+        f'<rect x="{x}" y="{y}" width="{_BW}" height="{_BH}" rx="4"/>'
+        f'<text x="{x + 7}" y="{y + 13}">{_esc(_short(addr))}</text>'
+        f'<text class="sub" x="{x + 7}" y="{y + 26}">{_esc(_short(sub, 32))}</text></g>'
+    )
+
+
+def _down_sub(n: NodeEntry | None) -> str:
+    return "down: " + n["error"] if n is not None and n["error"] else "down"
+
+
+def _data_sub(n: NodeEntry | None, word: str) -> str:
+    if n is None or not n["up"]:
+        return _down_sub(n)
+    return f"{word} · {_num(n['ops_per_sec'])} ops/s · {_num(n['connected_clients'])} clients"
+
+
+def _edge_label(r: ReplicaEntry) -> str:
+    if not r["up"]:
+        return "down"
+    parts = [r["link"] or "link ?"]
+    if r["sync_state"] and r["sync_state"] != "online":
+        parts.append(r["sync_state"])
+    parts.append("lag ?" if r["lag_bytes"] is None else _bytes(r["lag_bytes"]))
+    if r["lag_seconds"] is not None:
+        parts.append(f"{r['lag_seconds']}s")
+    return " · ".join(parts)
+
+
+def _masters(g: GroupEntry) -> list[str]:
+    m = g["master"]
+    return [] if m is None else [m] if isinstance(m, str) else m
+
+
+def _diagram(g: GroupEntry, nodes: dict[str, NodeEntry]) -> str:
+    """Sentinels (left, dotted to the master each names), masters, replicas (right); edges
+    master -> replica labelled with link state and lag; down nodes red and dashed."""
+    ms, reps = _masters(g), g["replicas"]
+    # With no master answering, the one the Sentinels name stays in the master column, down.
+    lost = (
+        None
+        if ms
+        else next((r for r in reps if not r["up"] and r["instance"] == g["sentinel_master"]), None)
+    )
+    if lost is not None:
+        ms, reps = [lost["instance"]], [r for r in reps if r is not lost]
+    rows = max(len(g["sentinels"]), len(ms), len(reps), 1)
+
+    def top(n: int) -> int:
+        return 4 + (rows - max(n, 1)) * _ROW // 2
+
+    mt, rt, st, h = top(len(ms)), top(len(reps)), top(len(g["sentinels"])), rows * _ROW + 8
+    half = _BH // 2
+    lines, boxes = [], []
+    for i, s in enumerate(g["sentinels"]):
+        if s["up"] and s["names_master"] in ms:
+            j = ms.index(s["names_master"] or "")
+            odd = " odd" if s["names_master"] != g["sentinel_master"] else ""
+            lines.append(
+                f'<g class="names{odd}"><line x1="{_COLS[0] + _BW}" y1="{st + i * _ROW + half}" '
+                f'x2="{_COLS[1]}" y2="{mt + j * _ROW + half}"/></g>'
+            )
+    for i, r in enumerate(reps):
+        if not ms:
+            break
+        j = ms.index(r["replicates"]) if r["replicates"] in ms else 0
+        y, label = rt + i * _ROW + half, _edge_label(r)
+        bad = "" if r["up"] and r["link"] == "up" else " bad"
+        lines.append(
+            f'<g class="edge{bad}"><title>{_esc(ms[j] + " → " + r["instance"] + ": " + label)}'
+            f'</title><line x1="{_COLS[1] + _BW}" y1="{mt + j * _ROW + half}" x2="{_COLS[2]}" '
+            f'y2="{y}"/><text x="{_COLS[2] - 6}" y="{y - 4}">{_esc(label)}</text></g>'
+        )
+    for i, s in enumerate(g["sentinels"]):
+        down = "" if s["up"] else " down"
+        odd = " odd" if s["up"] and s["names_master"] != g["sentinel_master"] else ""
+        sub = (
+            "names " + (s["names_master"] or "?")
+            if s["up"]
+            else _down_sub(nodes.get(s["instance"]))
+        )
+        cls = "sentinel" + down + odd
+        boxes.append(
+            _box(_COLS[0], st + i * _ROW, cls, s["instance"], sub, f"{s['instance']} — {sub}")
+        )
+    for i, m in enumerate(ms):
+        node = nodes.get(m)
+        sub, down = _data_sub(node, "master"), "" if node is not None and node["up"] else " down"
+        boxes.append(_box(_COLS[1], mt + i * _ROW, "data master" + down, m, sub, f"{m} — {sub}"))
+    if not ms:
+        sub = "Sentinels name " + (g["sentinel_master"] or "?")
+        boxes.append(_box(_COLS[1], mt, "data master down", "no master", sub, sub))
+    for i, r in enumerate(reps):
+        sub, down = _data_sub(nodes.get(r["instance"]), "replica"), "" if r["up"] else " down"
+        cls, addr = "data replica" + down, r["instance"]
+        boxes.append(_box(_COLS[2], rt + i * _ROW, cls, addr, sub, f"{addr} — {sub}"))
+    width = _COLS[2] + _BW
+    return (
+        f'<svg class="topo" viewBox="0 0 {width} {h}" width="{width}" height="{h}" role="img" '
+        f'aria-label="{_esc("topology of " + g["name"])}">' + "".join(lines + boxes) + "</svg>"
+    )
+
+
+def _timeline(g: GroupEntry) -> str:
+    """Failovers, newest first."""
+    if not g["history"]:
+        return '<p class="muted timeline-empty">no failover seen since the exporter started</p>'
+    items = (
+        f'<li><time>{_esc(_when(f["at"]))}</time> <code class="from">{_esc(f["from"])}</code> → '
+        f'<code class="to">{_esc(f["to"])}</code> <span class="muted">epoch {_esc(f["epoch"])}'
+        "</span></li>"
+        for f in reversed(g["history"])
+    )
+    return '<ol class="timeline">' + "".join(items) + "</ol>"
+
+
+def _group(g: GroupEntry, nodes: dict[str, NodeEntry]) -> str:
+    ms = _masters(g)
+    m = " ".join(f"<code>{_esc(a)}</code>" for a in ms)
+    if not ms:
+        m = '<span class="bad">none</span>'
+    elif len(ms) > 1:
+        m += ' <span class="bad">split brain</span>'
+    agree = '<span class="bad">no Sentinel answers</span>'
+    if any(s["up"] for s in g["sentinels"]):
+        agree = "agree" if g["agreement"] else '<span class="bad">disagree</span>'
+    return (
+        f'<article class="group" data-group="{_esc(g["name"])}"><h2>Group '
+        f'<code>{_esc(g["name"])}</code></h2><p class="summary">Master: <span class="master">'
+        f'{m}</span> · Sentinels name: <code class="sentinel-master">'
+        f"{_esc(g['sentinel_master'] or '-')}</code> ({agree}) · "
+        f"failovers seen: {_esc(g['failovers'])}</p>{_diagram(g, nodes)}<h3>Failovers</h3>"
+        f"{_timeline(g)}</article>"
+    )
+
+
+def _mem(n: NodeEntry) -> str:
+    """Used memory against maxmemory, or against the host's memory when there is no limit."""
+    used, limit_max, system = n["memory_used_bytes"], n["maxmemory_bytes"], n["system_memory_bytes"]
+    if n["kind"] != "data" or used is None:
+        return "-"
+    limit = limit_max or system
+    text = (
+        f"{_bytes(used)} / {_bytes(limit_max)}"
+        if limit_max
+        else f"{_bytes(used)} of {_bytes(system) if system else '?'} system · no limit"
+    )
+    if not limit:
+        return f'<div class="mem"><small>{_esc(text)}</small></div>'
+    pct = min(max(used / limit * 100, 0.0), 100.0)
+    level = "" if not limit_max else "full" if pct >= 90 else "warn" if pct >= 75 else ""
+    return (
+        f'<div class="mem"><div class="bar{"" if limit_max else " nolimit"}"><i class="{level}" '
+        f'style="width:{_fixed1(pct)}%"></i></div><small>{_esc(text)}</small></div>'
+    )
+
+
+def _node_row(n: NodeEntry) -> str:
+    state = "not yet polled"
+    if n["polled"]:
+        up = n["up"]
+        state = '<span class="st-up">up</span>' if up else '<span class="st-down">down</span>'
+    age = n["last_poll_age_seconds"]
+    age_text = "never" if age is None else _fixed1(age) + "s ago"
+    row = ' class="is-down"' if n["polled"] and not n["up"] else ""
+    return (
+        f"<tr{row}>"
+        f"<td>{_esc(n['instance'])}</td><td>{_esc(n['kind'])}</td><td>{_esc(n['role'] or '-')}"
+        f"</td><td>{_esc(', '.join(n['groups']) or '-')}</td><td>{state}</td><td>{_mem(n)}</td>"
+        f'<td class="num">{_esc(_num(n["ops_per_sec"]))}</td>'
+        f'<td class="num">{_esc(_num(n["connected_clients"]))}</td><td>{_esc(age_text)}</td>'
+        f'<td class="err">{_esc(n["error"] or "-")}</td></tr>'
+    )
+
+
+def render_main(doc: Status) -> str:
+    """The page's live part, as the script renders it from the same document."""
+    nodes = {n["instance"]: n for n in doc["nodes"]}
+    groups = ""
+    if doc["groups"]:
+        groups = (
+            '<section class="groups">'
+            + "".join(_group(g, nodes) for g in doc["groups"])
+            + "</section>"
         )
     return (
-        "<table><tr><th>address</th><th>kind</th><th>role</th><th>group</th><th>state</th>"
-        "<th>last poll</th><th>last error</th></tr>" + "".join(rows) + "</table>"
+        f'{groups}<h2>Nodes ({len(doc["nodes"])})</h2><table class="nodes"><thead><tr>'
+        "<th>address</th><th>kind</th><th>role</th><th>groups</th><th>state</th><th>memory</th>"
+        "<th>ops/s</th><th>clients</th><th>last poll</th><th>last error</th></tr></thead><tbody>"
+        + "".join(_node_row(n) for n in doc["nodes"])
+        + "</tbody></table>"
     )
 
 
-def _replica_rows(master: NodeSnapshot | None, replicas: list[NodeSnapshot]) -> str:
-    lags: dict[str, tuple[str, str]] = {}
-    if master is not None and master.up:
-        repl = master.info.get("replication", {})
-        try:
-            master_offset = int(repl.get("master_repl_offset", ""))
-        except ValueError:
-            master_offset = None
-        for key, value in repl.items():
-            if key.startswith("slave") and key[5:].isdigit():
-                r = parse_kv_list(value)
-                lag = "-"
-                if master_offset is not None and r.get("offset", "").isdigit():
-                    lag = str(max(master_offset - int(r["offset"]), 0))
-                lags[f"{r.get('ip', '')}:{r.get('port', '')}"] = (r.get("state", ""), lag)
-    rows = []
-    for s in replicas:
-        link = s.info.get("replication", {}).get("master_link_status", "-") if s.up else "-"
-        state, lag = lags.get(s.instance, ("-", "-"))
-        rows.append(
-            f"<tr><td>{escape(s.instance)}</td><td>{_state(s.up)}</td><td>{escape(link)}</td>"
-            f"<td>{escape(state)}</td><td>{escape(lag)}</td></tr>"
-        )
-    return "".join(rows)
-
-
-def _group_section(store: StoreView, name: str, now: float) -> str:
-    state = store.groups[name]
-    nodes = [s for s in store.nodes.values() if name in s.groups]
-    data = [s for s in nodes if s.kind == "data"]
-    masters = [s for s in data if s.up and s.role == "master"]
-    replicas = [s for s in data if s not in masters]
-    views = master_views(name, nodes)
-    last = (
-        "none seen"
-        if state.last_failover_at is None
-        else time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(state.last_failover_at))
-    )
-    master_txt = ", ".join(escape(m.instance) for m in masters) or '<span class="down">none</span>'
-    sentinel_rows = "".join(
-        f"<tr><td>{escape(s.instance)}</td><td>{_state(s.up)}</td>"
-        f"<td>{escape(views.get(s.instance, '-'))}</td></tr>"
-        for s in sorted((s for s in nodes if s.kind == "sentinel"), key=lambda s: s.instance)
-    )
+def render_landing(view: StoreView, now: float | None = None) -> str:
+    doc = status(view, time.time() if now is None else now)
     return (
-        f"<h2>Group <code>{escape(name)}</code></h2>"
-        f"<p>Master: {master_txt} &middot; Sentinels name: "
-        f"{escape(', '.join(sorted(set(views.values()))) or '-')} &middot; "
-        f"failovers seen: {state.failovers} &middot; last failover: {escape(last)}</p>"
-        "<table><tr><th>replica</th><th>state</th><th>master link</th><th>sync state</th>"
-        "<th>lag (bytes)</th></tr>"
-        + _replica_rows(masters[0] if masters else None, sorted(replicas, key=lambda s: s.instance))
-        + "</table><table><tr><th>sentinel</th><th>state</th><th>names master</th></tr>"
-        + sentinel_rows
-        + "</table>"
-    )
-
-
-def render_landing(store: StoreView) -> str:
-    now = time.time()
-    nodes = sorted(store.nodes.values(), key=lambda s: s.instance)
-    groups = "".join(_group_section(store, name, now) for name in sorted(store.groups))
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>redis-ha-exporter</title>"
-        f"<style>{_CSS}</style></head><body><h1>redis-ha-exporter {escape(__version__)}</h1>"
-        "<p><a href='metrics'>Metrics</a> &middot; <a href='health'>Health</a> &middot; "
-        "<a href='ready'>Ready</a></p>"
-        f"{groups}<h2>Nodes</h2>{_nodes_table(nodes, now)}</body></html>"
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        f"<title>redis-ha-exporter</title><style>{_CSS}</style></head><body><header>"
+        f"<h1>redis-ha-exporter {_esc(__version__)}</h1><nav><a href='metrics'>Metrics</a> · "
+        "<a href='health'>Health</a> · <a href='ready'>Ready</a> · "
+        "<a href='api/topology'>API</a></nav><span id='live' class='muted'>data of "
+        f"{_esc(_when(doc['generated_at']))}; refreshed every {REFRESH_SECONDS} s with "
+        f"JavaScript</span></header><main id='app'>{render_main(doc)}</main>"
+        f"<script>{_SCRIPT}</script></body></html>"
     )

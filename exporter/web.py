@@ -1,8 +1,10 @@
 """Starlette routes: `/metrics` (cached render, gzip and OpenMetrics on request), `/health`,
-`/ready` and the landing page `/`."""
+`/ready`, the status page `/` and its data `/api/topology` (JSON, see exporter/status.py)."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
@@ -14,6 +16,7 @@ from starlette.routing import Route
 
 from exporter.exposition import OPENMETRICS_TYPE, TEXT_TYPE
 from exporter.landing import render_landing
+from exporter.status import status
 from exporter.store import StoreView
 
 
@@ -81,6 +84,11 @@ def create_app(
     async def index(request: Request) -> Response:
         return HTMLResponse(render_landing(view))
 
+    async def topology(request: Request) -> Response:
+        body = json.dumps(status(view, time.time()), separators=(",", ":"))
+        # The page polls this every 2 s; a cached answer would freeze it.
+        return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
+
     @asynccontextmanager
     async def app_lifespan(app: Starlette) -> AsyncIterator[None]:
         if lifespan is None:
@@ -92,6 +100,7 @@ def create_app(
     return Starlette(
         routes=[
             Route("/", index),
+            Route("/api/topology", topology),
             Route("/metrics", metrics),
             Route("/health", health),
             Route("/ready", ready),

@@ -1,10 +1,16 @@
-"""exporter.web: content negotiation of /metrics (OpenMetrics and gzip)."""
+"""exporter.web: content negotiation of /metrics (OpenMetrics and gzip); /api/topology and /."""
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 import pytest
 
-from exporter.web import _wants_gzip, _wants_openmetrics
+from exporter.snapshot import GroupState
+from exporter.store import Store
+from exporter.web import _wants_gzip, _wants_openmetrics, create_app
+from tests.unit import captured
 
 PROMETHEUS_2 = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
@@ -63,3 +69,42 @@ def test_gzip_only_when_the_client_accepts_it(accept_encoding: str, wanted: bool
 
 def test_gzip_refused_with_q_zero() -> None:
     assert _wants_gzip("gzip;q=0, identity") is False
+
+
+class _NoMetrics:
+    def render(self, openmetrics: bool = False, compress: bool = False) -> bytes:
+        return b""
+
+
+def _get(path: str) -> httpx.Response:
+    store = Store(1.0)
+    store.put(captured.snapshot("redis70", "master"))
+    store.put(captured.snapshot("redis70", "sentinel"))
+    store.set_groups({captured.GROUP: GroupState(captured.GROUP, master_address="x:1")})
+    transport = httpx.ASGITransport(app=create_app(_NoMetrics(), store))
+
+    async def get() -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, base_url="http://exporter") as client:
+            return await client.get(path)
+
+    return asyncio.run(get())
+
+
+def test_api_topology_is_uncached_json_of_the_store() -> None:
+    response = _get("/api/topology")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "no-store"
+    doc = response.json()
+    assert [g["name"] for g in doc["groups"]] == [captured.GROUP]
+    assert doc["groups"][0]["master"] == captured.snapshot("redis70", "master").instance
+    assert len(doc["nodes"]) == 2 and doc["generated_at"] > 0
+
+
+def test_status_page_is_html_with_the_same_data() -> None:
+    response = _get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    master = captured.snapshot("redis70", "master").instance
+    assert f'<span class="master"><code>{master}</code></span>' in response.text
+    assert 'fetch("api/topology"' in response.text
