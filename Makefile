@@ -28,7 +28,7 @@ servers:
 
 # Everything the suite runs, so that no test is skipped: the servers and promtool.
 test-servers:
-	@bash tools/ensure-packages redis-server:redis-server redis-sentinel:redis-sentinel promtool:prometheus prometheus:prometheus chromium:chromium chromedriver:chromium-driver
+	@bash tools/ensure-packages redis-server:redis-server redis-sentinel:redis-sentinel promtool:prometheus prometheus:prometheus chromium:chromium chromedriver:chromium-driver amtool:prometheus-alertmanager
 
 demo: deps servers
 	@echo "demo: starting the servers and the exporter"
@@ -44,6 +44,7 @@ lint: deps
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy exporter tests tools dashboards
+	$(VENV)/bin/hadolint Dockerfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -29,6 +29,8 @@ def _pytest(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
             "tests.conftest",
             "-p",
             "no:cacheprovider",
+            "-p",
+            "no:cloudcoil",  # as in pyproject's addopts, which a run in tmp_path does not read
             str(test),
         ],
         cwd=ROOT,
