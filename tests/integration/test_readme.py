@@ -30,6 +30,17 @@ def _commands() -> list[str]:
     return [line.strip() for block in _blocks("sh") for line in block.splitlines() if line.strip()]
 
 
+def _check_config(args: list[str], env: dict[str, str]) -> None:
+    """The same settings as `redis-ha-exporter ARGS`, validated without connecting."""
+    command = [str(BIN / "redis-ha-exporter"), "check-config", *args]
+    result = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    for secret in (v for k, v in env.items() if "PASSWORD" in k):
+        assert secret not in result.stdout + result.stderr
+
+
 def test_every_make_target_in_the_readme_exists() -> None:
     targets = {c.split()[1] for c in _commands() if c.startswith("make ")}
     targets |= set(re.findall(r"`make (\w+)`", README))
@@ -65,12 +76,7 @@ def test_readme_exporter_command_is_accepted(command: str) -> None:
         key, _, val = words.pop(0).partition("=")
         env[key] = val
     assert words[0] == "redis-ha-exporter"
-    if words[1:2] != ["check-config"]:
-        words.insert(1, "check-config")  # the same settings, validated without connecting
-    result = subprocess.run(words, env=env, capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stderr
-    for secret in (v for k, v in env.items() if "PASSWORD" in k):
-        assert secret not in result.stdout + result.stderr
+    _check_config(words[2:] if words[1:2] == ["check-config"] else words[1:], env)
 
 
 def test_readme_yaml_example_is_valid_configuration(tmp_path: Path) -> None:
@@ -130,3 +136,36 @@ def test_pip_install_dot_builds(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert list(tmp_path.glob("redis_ha_exporter-*.whl"))
+
+
+def test_readme_container_and_deploy_commands_name_what_exists() -> None:
+    """The ```console blocks (docker, kubectl) are not run: their files must exist, and the
+    exporter flags after the image name must pass check-config."""
+    lines = [line for block in _blocks("console") for line in block.splitlines() if line.strip()]
+    seen: set[str] = set()
+    image: str | None = None
+    for words in map(shlex.split, lines):
+        prefix: dict[str, str] = {}
+        while "=" in words[0]:
+            key, _, val = words.pop(0).partition("=")
+            prefix[key] = val
+        seen.add(" ".join(words[:2]))
+        if words[:2] == ["docker", "build"]:
+            image = words[words.index("-t") + 1]
+            assert (ROOT / words[-1] / "Dockerfile").is_file()
+        elif words[:2] == ["docker", "run"]:
+            assert "--read-only" in words and words[words.index("--tmpfs") + 1] == "/tmp"
+            assert words[words.index("-p") + 1].endswith(":9121")
+            assert image in words, "docker run should start the image docker build made"
+            env = {"PATH": f"{BIN}:/usr/bin:/bin"}
+            for name in (words[i + 1] for i, w in enumerate(words) if w == "-e"):
+                key, _, val = name.partition("=")
+                env[key] = val if "=" in name else prefix[key]
+            _check_config(words[words.index(image) + 1 :], env)
+        elif words[:2] == ["docker", "compose"]:
+            assert (ROOT / words[words.index("-f") + 1]).is_file(), words
+        elif words[:2] == ["kubectl", "apply"]:
+            assert (ROOT / words[words.index("-k") + 1] / "kustomization.yaml").is_file(), words
+        else:
+            pytest.fail(f"no check for this README command: {' '.join(words)}")
+    assert seen == {"docker build", "docker run", "docker compose", "kubectl apply"}
