@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 from collections.abc import Mapping, Sequence
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -186,6 +187,29 @@ def _reason(exc: OSError) -> str:
     return text[:1].lower() + text[1:]
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server without its 10 Hz main loop: it waits for the exit signal instead of
+    waking every 0.1 s, so an idle exporter does not wake at all between polls. (The tick's
+    other job, the Date header, is done per response by `web.create_app`.)"""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._exit: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def main_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._exit = asyncio.Event()
+        if not self.should_exit:  # a signal may have come during start-up
+            await self._exit.wait()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if self._loop is not None and self._exit is not None:
+            # uvicorn installs this with signal.signal: hand the wake-up to the loop.
+            self._loop.call_soon_threadsafe(self._exit.set)
+
+
 def serve(settings: Settings) -> int:
     """Serve until SIGTERM or SIGINT; the exit status for `main`."""
     from exporter.runtime import Runtime
@@ -205,8 +229,9 @@ def serve(settings: Settings) -> int:
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=10,
+            date_header=False,
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         log.info("redis-ha-exporter %s listening on http://%s:%d/", __version__, shown, port)

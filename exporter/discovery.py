@@ -272,22 +272,25 @@ class SentinelEvents:
 
     async def _listen(self, pubsub: PubSub) -> None:
         """Deliver events; PING now and then, since an idle subscription cannot tell a
-        quiet Sentinel from a frozen one."""
+        quiet Sentinel from a frozen one. Between messages it sleeps until the next PING or
+        the deadline for its reply, so an idle subscription wakes once per PING period."""
         last_heard = next_ping = time.monotonic()
         while True:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
             now = time.monotonic()
+            deadline = last_heard + self._ping_every + self._timeout
+            if now >= deadline:
+                raise TimeoutError("no reply to PING")
+            if now >= next_ping:
+                await pubsub.ping()
+                next_ping = now + self._ping_every
+            wait = max(min(next_ping, deadline) - now, 0.0)
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
             if message is not None:
-                last_heard = now
+                last_heard = time.monotonic()
                 if message.get("type") == "message":
                     self._on_event(
                         self.spec.instance, decode(message["channel"]), decode(message["data"])
                     )
-            if now >= next_ping:
-                await pubsub.ping()
-                next_ping = now + self._ping_every
-            if now - last_heard > self._ping_every + self._timeout:
-                raise TimeoutError("no reply to PING")
 
     async def _run(self) -> None:
         failures = 0

@@ -3,14 +3,17 @@ and a taken listen port reported at once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import signal
 import socket
 from typing import Any
 
 import pytest
+import uvicorn
 
-from exporter.cli import EXIT_CONFIG, EXIT_FAILURE, _parser, bind, main, serve
+from exporter.cli import EXIT_CONFIG, EXIT_FAILURE, _parser, _Server, bind, main, serve
 from exporter.config import OPTIONS, Settings, load_settings
 
 SECRET = "Pa55-w0rd-XYZ"
@@ -138,3 +141,25 @@ def test_serve_on_a_taken_port_fails_before_starting_anything(
     assert [r.getMessage() for r in caplog.records] == [
         f"cannot listen on 127.0.0.1:{port}: address already in use"
     ]
+
+
+def test_the_server_waits_for_its_exit_signal_without_ticking() -> None:
+    # The main loop is one await on an event: nothing wakes it until handle_exit.
+    server = _Server(uvicorn.Config(app="exporter.web:create_app"))
+
+    async def run() -> float:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        loop.call_later(0.3, server.handle_exit, signal.SIGTERM, None)
+        await asyncio.wait_for(server.main_loop(), 5)
+        return loop.time() - started
+
+    took = asyncio.run(run())
+    assert server.should_exit
+    assert 0.25 <= took < 5
+
+
+def test_a_signal_during_start_up_ends_the_main_loop_at_once() -> None:
+    server = _Server(uvicorn.Config(app="exporter.web:create_app"))
+    server.handle_exit(signal.SIGTERM, None)
+    asyncio.run(asyncio.wait_for(server.main_loop(), 1))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import httpx
 import pytest
@@ -108,3 +110,12 @@ def test_status_page_is_html_with_the_same_data() -> None:
     master = captured.snapshot("redis70", "master").instance
     assert f'<span class="master"><code>{master}</code></span>' in response.text
     assert 'fetch("api/topology"' in response.text
+
+
+@pytest.mark.parametrize("path", ["/health", "/metrics", "/api/topology"])
+def test_every_response_carries_a_current_date_header(path: str) -> None:
+    # uvicorn's own Date header comes from the 10 Hz tick we do not run.
+    response = _get(path)
+    sent = parsedate_to_datetime(response.headers["date"])
+    assert abs((sent - datetime.now(UTC)).total_seconds()) < 5
+    assert len(response.headers.get_list("date")) == 1
