@@ -14,19 +14,12 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection, Connection, UnixDomainSocketConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.driver_info import DriverInfo
 from redis.exceptions import ResponseError
+from redis.maint_notifications import MaintNotificationsConfig
 
 from exporter.address import RedisAddress
 from exporter.config import Credentials
-
-try:
-    from redis.maint_notifications import MaintNotificationsConfig
-except ImportError:  # redis-py < 7
-    MaintNotificationsConfig = None  # type: ignore[assignment,misc]
-try:
-    from redis.driver_info import DriverInfo
-except ImportError:  # redis-py < 7.1
-    DriverInfo = None  # type: ignore[assignment,misc]
 
 CLIENT_NAME = "redis-ha-exporter"
 
@@ -68,16 +61,11 @@ def make_client(
         "protocol": 2,
         "redis_connect_func": client_name.on_connect if client_name else None,
     }
-    # CLIENT SETINFO is unknown to Redis < 7.2 and to Sentinel: it would add an error reply
-    # per connection to the server's counters.
-    if DriverInfo is not None:
-        common["driver_info"] = DriverInfo(name=None, lib_version=None)
-    else:
-        common |= {"lib_name": None, "lib_version": None}
-    if MaintNotificationsConfig is not None:
-        # redis-py >= 7 would otherwise send CLIENT MAINT_NOTIFICATIONS, an error reply on
-        # every server that is not Redis Cloud.
-        common["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
+    # CLIENT SETINFO is unknown to Redis < 7.2 and to Sentinel, and CLIENT
+    # MAINT_NOTIFICATIONS to every server but Redis Cloud: either would add an error reply per
+    # connection to the server's counters.
+    common["driver_info"] = DriverInfo(name=None, lib_version=None)
+    common["maint_notifications_config"] = MaintNotificationsConfig(enabled=False)
     if address.scheme == "unix":
         pool = BlockingConnectionPool(
             connection_class=UnixDomainSocketConnection,

@@ -147,10 +147,7 @@ async def _collect(
                 if plan.prev is not None:
                     records[src.record] = plan.prev
             continue
-        records[src.record] = src.parse(node, plan.prev, plan.replies)
-        if isinstance(records[src.record], InfoRecord):
-            # The other sources parse with this poll's INFO at hand.
-            info = records[src.record]
-            assert isinstance(info, InfoRecord)
-            node = replace(node, info=info.sections)
+        record = records[src.record] = src.parse(node, plan.prev, plan.replies)
+        if isinstance(record, InfoRecord):
+            node = replace(node, info=record.sections)  # the other sources parse with it
     return records, frozenset(refused), refusals

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from exporter.metrics.model import FamilyBuilder
-from exporter.snapshot import InfoSections, NodeKind, NodeSnapshot
+from exporter.snapshot import InfoRecord, InfoSections, NodeKind, NodeSnapshot
 
 R = TypeVar("R")
 Command = tuple[str | int, ...]
@@ -51,10 +51,7 @@ class NodeView:
     info: InfoSections = field(default_factory=dict)
 
     def field(self, name: str) -> str:
-        for fields in self.info.values():
-            if name in fields:
-                return fields[name]
-        return ""
+        return InfoRecord(self.info).field(name)
 
 
 def _no_more(node: NodeView, prev: Any, replies: Sequence[Reply]) -> Sequence[Command]:

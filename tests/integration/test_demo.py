@@ -32,6 +32,18 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _make_failover(port: int) -> subprocess.CompletedProcess[str]:
+    """`make failover PORT=port`, as the README says."""
+    return subprocess.run(
+        ["make", "--no-print-directory", "failover", f"PORT={port}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 @pytest.mark.skipif(not FLAVORS, reason="no server binaries")
 def test_make_demo_discovers_the_topology_follows_make_failover_and_cleans_up(
     tmp_path: Path,
@@ -72,14 +84,7 @@ def test_make_demo_discovers_the_topology_follows_make_failover_and_cleans_up(
         assert f"make failover PORT={port}" in printed
         recorded = json.loads(marker.read_text())
         assert recorded["sentinels"] == sentinel_ports
-        failover = subprocess.run(
-            ["make", "--no-print-directory", "failover", f"PORT={port}"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        failover = _make_failover(port)
         assert failover.returncode == 0, failover.stdout + failover.stderr
         wait_until(
             lambda: (
@@ -105,13 +110,6 @@ def test_make_demo_discovers_the_topology_follows_make_failover_and_cleans_up(
 
 def test_make_failover_without_a_demo_on_that_port_says_so_and_exits_1() -> None:
     port = free_port()
-    failover = subprocess.run(
-        ["make", "--no-print-directory", "failover", f"PORT={port}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    failover = _make_failover(port)
     assert failover.returncode != 0
     assert f"no demo of yours is listening on port {port}" in failover.stderr
