@@ -317,6 +317,25 @@ class Settings(BaseSettings):
             help="send `CLIENT SETNAME redis-ha-exporter` after connecting; best effort",
         ),
     ] = True
+    shard: Annotated[
+        int,
+        option(
+            "--shard",
+            "REDIS_EXPORTER_SHARD",
+            metavar="I",
+            help="this process's shard, 0 to `--total-shards` - 1: it polls the Sentinel "
+            "groups and static targets that hash to it (every shard reads the Sentinels)",
+        ),
+    ] = Field(default=0, ge=0)
+    total_shards: Annotated[
+        int,
+        option(
+            "--total-shards",
+            "REDIS_EXPORTER_TOTAL_SHARDS",
+            metavar="N",
+            help="how many shards share the nodes; 1 turns sharding off",
+        ),
+    ] = Field(default=1, ge=1)
     log_level: Annotated[
         Literal["debug", "info", "warning", "error"],
         option(
@@ -358,6 +377,14 @@ class Settings(BaseSettings):
                 problems.append(str(exc))
         if problems:
             raise ValueError("\n".join(problems))
+        return value
+
+    @field_validator("total_shards")
+    @classmethod
+    def _shard_in_range(cls, value: int, info: ValidationInfo) -> int:
+        shard = info.data.get("shard")
+        if shard is not None and shard >= value:
+            raise ValueError(f"must be greater than {_describe(('shard',))} ({shard})")
         return value
 
     @field_validator("listen_address")

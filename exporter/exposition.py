@@ -166,7 +166,7 @@ class Renderer:
             for gone in set(self._nodes) - set(nodes):
                 del self._nodes[gone]
             frags: list[Fragment] = []
-            for instance in sorted(nodes):
+            for instance in sorted(nodes.keys() - store.unexported):
                 frags.extend(self._node(nodes[instance], fresh[instance]))
             frags.extend(fragments(group_families(store.groups, nodes.values())))
             frags.extend(self._global())

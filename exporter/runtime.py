@@ -2,7 +2,8 @@
 
 Pollers put their snapshots on one queue; a single task takes them off, stores them and, when
 a Sentinel's view or a node's identity changed, derives the node set again and reconciles the
-pollers with it. Nothing calls back into discovery while it runs.
+pollers with it. Nothing calls back into discovery while it runs. With `--total-shards`, it
+polls only this shard's share of the nodes (and every Sentinel, for discovery).
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from starlette.applications import Starlette
 
 from exporter import sources
 from exporter.config import Settings
-from exporter.discovery import NodeSpec, SentinelEvents, derive_nodes, track_failovers
+from exporter.discovery import (
+    NodeSpec,
+    SentinelEvents,
+    Shard,
+    derive_nodes,
+    share,
+    track_failovers,
+)
 from exporter.exposition import Renderer
 from exporter.poller import NodePoller, PollSettings
 from exporter.snapshot import NodeSnapshot
@@ -67,6 +75,7 @@ class Runtime:
         self._seeds = settings.sentinel_targets()
         self._seed_instances = frozenset(t.address.instance for t in self._seeds)
         self._only = frozenset(settings.sentinel_master)
+        self._shard = Shard(settings.shard, settings.total_shards)
         self._data_creds = settings.data_credentials()
         self._sentinel_creds = settings.sentinel_credentials()
         self.specs: dict[str, NodeSpec] = {}
@@ -74,6 +83,10 @@ class Runtime:
         self._watchers: dict[str, SentinelEvents] = {}
         self._aliases: dict[str, str] = {}
         self._logged_aliases: set[tuple[str, str]] = set()
+        self._logged_keys: set[str] = set()
+        # The last snapshot of each node handed to another shard: its identity keeps a second
+        # name of it (a --redis-addr the Sentinels announce otherwise) resolved the same way.
+        self._handed_off: dict[str, NodeSnapshot] = {}
         self._queue: asyncio.Queue[_Published | _Event] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._stopping: set[asyncio.Task[None]] = set()
@@ -99,6 +112,9 @@ class Runtime:
             len(self._seeds),
             self.poll.interval,
         )
+        if self._shard.total > 1:
+            static = (t.address.instance for t in self._static)
+            log.info("%s", self._shard.describe(static, self._only))
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -162,7 +178,7 @@ class Runtime:
         topology = derive_nodes(
             self._static,
             self._seeds,
-            self.store.nodes.values(),
+            [*self.store.nodes.values(), *self._handed_off.values()],
             self.specs,
             only=self._only,
             data_credentials=self._data_creds,
@@ -179,6 +195,12 @@ class Runtime:
                     canonical,
                 )
         self._aliases = topology.aliases
+        self.specs = topology.specs
+        mine = share(topology.specs, self._shard)
+        for key, why in mine.elsewhere.items():
+            if key not in self._logged_keys:
+                self._logged_keys.add(key)
+                log.info("%s", why)
         steering = [
             s
             for s in self.store.nodes.values()
@@ -188,8 +210,10 @@ class Runtime:
         ]
         before = self.store.groups
         groups = track_failovers(before, steering, time.time(), self._only)
+        groups = {name: state for name, state in groups.items() if self._shard.owns(name)}
         self.store.set_groups(groups)
-        self._reconcile(topology.specs)
+        self.store.unexported = mine.unexported
+        self._reconcile(mine.polled)
         for name, state in groups.items():
             old = before.get(name)
             if old is not None and old != state:
@@ -199,15 +223,22 @@ class Runtime:
                         poller.poke()
 
     def _reconcile(self, specs: dict[str, NodeSpec]) -> None:
+        """Pollers for `specs`, the nodes this shard polls, and for nothing else."""
+        self._handed_off = {
+            i: snap for i, snap in self._handed_off.items() if i in self.specs and i not in specs
+        }
         for instance in set(self.pollers) - set(specs):
-            if instance not in self._aliases:
+            snap = self.store.nodes.get(instance)
+            if instance in self.specs and snap is not None:
+                log.info("node %s now belongs to another shard; dropping its series", instance)
+                self._handed_off[instance] = snap
+            elif instance not in self._aliases:
                 log.info("node %s is no longer part of the topology; dropping its series", instance)
             self.store.remove(instance)
             self._later(self.pollers.pop(instance).stop())
             watcher = self._watchers.pop(instance, None)
             if watcher is not None:
                 self._later(watcher.stop())
-        self.specs = specs
         self.store.expected = frozenset(specs)
         for instance, spec in specs.items():
             poller = self.pollers.get(instance)

@@ -21,6 +21,9 @@ class StoreView(Protocol):
     @property
     def groups(self) -> Mapping[str, GroupState]: ...
 
+    @property
+    def unexported(self) -> frozenset[str]: ...
+
     def ready(self) -> bool: ...
 
 
@@ -32,6 +35,7 @@ class Store:
         self._groups: dict[str, GroupState] = {}
         self.generation = 0
         self.expected: frozenset[str] = frozenset()
+        self._unexported: frozenset[str] = frozenset()
         self._ready = False
 
     @property
@@ -41,6 +45,18 @@ class Store:
     @property
     def groups(self) -> Mapping[str, GroupState]:
         return self._groups
+
+    @property
+    def unexported(self) -> frozenset[str]:
+        """Instances polled but not exported: with sharding, the Sentinels this shard polls
+        for discovery while another shard exports their series."""
+        return self._unexported
+
+    @unexported.setter
+    def unexported(self, instances: frozenset[str]) -> None:
+        if instances != self._unexported:
+            self._unexported = instances
+            self.generation += 1
 
     def put(self, snap: NodeSnapshot) -> None:
         self._nodes[snap.instance] = snap

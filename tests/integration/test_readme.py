@@ -100,18 +100,20 @@ def test_readme_yaml_example_is_valid_configuration(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
-def test_readme_scrape_config_passes_promtool(tmp_path: Path) -> None:
-    example = next(b for b in _blocks("yaml") if "scrape_configs:" in b)
-    config = tmp_path / "prometheus.yml"
-    config.write_text(example)
-    result = subprocess.run(
-        ["promtool", "check", "config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_readme_scrape_configs_pass_promtool(tmp_path: Path) -> None:
+    examples = [b for b in _blocks("yaml") if "scrape_configs:" in b]
+    assert len(examples) == 2  # one exporter, and the shards of a StatefulSet
+    for example in examples:
+        config = tmp_path / "prometheus.yml"
+        config.write_text(example)
+        result = subprocess.run(
+            ["promtool", "check", "config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_pip_install_dot_builds(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ resources are set; and prometheusrule.yaml is what tools/prometheusrule.py write
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -387,10 +388,13 @@ def test_the_image_and_version_label_are_the_exporters_version() -> None:
         assert workload["metadata"]["labels"]["app.kubernetes.io/version"] == __version__
 
 
-def test_both_workloads_run_the_same_container_but_for_the_pod_index() -> None:
+def test_both_workloads_run_the_same_container_but_for_the_shard() -> None:
     deployment, statefulset = (container(w) for w in workloads())
     env = [var for var in statefulset["env"] if var["name"] != "POD_INDEX"]
-    assert {**statefulset, "env": env} == deployment
+    args = [
+        arg for arg in statefulset["args"] if not arg.startswith(("--shard=", "--total-shards="))
+    ]
+    assert {**statefulset, "env": env, "args": args} == deployment
     (pod_index,) = [var for var in statefulset["env"] if var["name"] == "POD_INDEX"]
     assert pod_index["valueFrom"] == {
         "fieldRef": {"fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}
@@ -426,9 +430,12 @@ def expand(text: str, env: dict[str, str]) -> str:
     )
 
 
-def check_config(spec: dict[str, Any], secret_dir: Path) -> subprocess.CompletedProcess[str]:
+def check_config(
+    spec: dict[str, Any], secret_dir: Path, pod_index: int = 1
+) -> subprocess.CompletedProcess[str]:
     """`redis-ha-exporter check-config` with the container's args and environment, the Secret's
-    keys (from the example) as files in `secret_dir` instead of its mount."""
+    keys (from the example) as files in `secret_dir` instead of its mount, as the pod with
+    ordinal `pod_index`."""
     for key in load(K8S / "secret.example.yaml")["stringData"]:
         (secret_dir / key).write_text("not-a-real-password\n")
     env: dict[str, str] = {}
@@ -437,7 +444,7 @@ def check_config(spec: dict[str, Any], secret_dir: Path) -> subprocess.Completed
             env[var["name"]] = var["value"].replace(MOUNT_SECRET, str(secret_dir))
         else:  # from the downward API: POD_INDEX is the pod's ordinal
             assert var["name"] == "POD_INDEX", var
-            env[var["name"]] = "1"
+            env[var["name"]] = str(pod_index)
     assert "command" not in spec, "the image's ENTRYPOINT is redis-ha-exporter"
     args = [expand(arg, env) for arg in spec.get("args", [])]
     return subprocess.run(
@@ -460,22 +467,22 @@ def test_the_exporter_accepts_the_containers_args_and_environment(
     assert '"effective_redis_password": "********"' in result.stdout
 
 
-def test_sharding_flags_are_still_unknown_so_the_statefulset_leaves_them_commented(
+def test_every_pod_of_the_statefulset_is_one_shard_of_as_many_as_there_are_replicas(
     tmp_path: Path,
 ) -> None:
-    """When sharding lands this fails: uncomment the flags in sharded/statefulset.yaml, and
-    update the sharding notes there, in sharded/kustomization.yaml and in the README."""
-    spec = container(one("StatefulSet"))
-    sharded = {**spec, "args": [*spec["args"], "--shard=$(POD_INDEX)", "--total-shards=2"]}
-    result = check_config(sharded, tmp_path)
+    statefulset = one("StatefulSet")
+    spec, replicas = container(statefulset), statefulset["spec"]["replicas"]
+    assert "--shard=$(POD_INDEX)" in spec["args"]
+    assert f"--total-shards={replicas}" in spec["args"]
+    for ordinal in range(replicas):
+        result = check_config(spec, tmp_path, pod_index=ordinal)
+        assert result.returncode == 0, result.stderr
+        settings = json.loads(result.stdout)
+        assert (settings["shard"], settings["total_shards"]) == (ordinal, replicas)
+    # One pod more than --total-shards says would not start: the two must move together.
+    result = check_config(spec, tmp_path, pod_index=replicas)
     assert result.returncode == 2
-    assert "--shard" in result.stderr
-    assert not any("shard" in arg for arg in spec["args"])
-    text = (SHARDED / "statefulset.yaml").read_text()
-    assert "# - --shard=$(POD_INDEX)\n" in text
-    assert "# - --total-shards=2\n" in text
-    assert str(one("StatefulSet")["spec"]["replicas"]) == "2"
-    assert "Sharding is not implemented yet" in (K8S / "README.md").read_text()
+    assert "--total-shards" in result.stderr
 
 
 def test_expand_follows_kubernetes() -> None:

@@ -10,10 +10,11 @@ from collections.abc import Iterable, Iterator, Sequence
 import pytest
 
 from exporter.config import OPTIONS, load_settings
-from exporter.discovery import SentinelEvents
+from exporter.discovery import SentinelEvents, shard_of
 from exporter.poller import NodePoller
 from exporter.runtime import Runtime, _Event, _Published
 from exporter.snapshot import NodeSnapshot, SentinelGroupView
+from tests.promtext import parse_series
 from tests.unit.sentinels import data_node, sentinel, view
 
 SEED = "127.0.0.1:26379"
@@ -43,13 +44,15 @@ def stopped(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield calls
 
 
-def new_runtime(static: Sequence[str] = (STATIC,)) -> Runtime:
+def new_runtime(static: Sequence[str] = (STATIC,), shard: int = 0, total: int = 1) -> Runtime:
     settings = load_settings(
         {
             "sentinel_addr": [SEED],
             "redis_addr": list(static),
             "poll_interval": 1.0,
             "poll_timeout": 0.5,
+            "shard": shard,
+            "total_shards": total,
         }
     )
     runtime = Runtime(settings)
@@ -68,8 +71,8 @@ def publish(runtime: Runtime, snap: NodeSnapshot, poller: NodePoller | None = No
     runtime._apply([_Published(poller or runtime.pollers[snap.instance], snap)])
 
 
-def discovered(static: Sequence[str] = (STATIC,)) -> Runtime:
-    runtime = new_runtime(static)
+def discovered(static: Sequence[str] = (STATIC,), shard: int = 0, total: int = 1) -> Runtime:
+    runtime = new_runtime(static, shard, total)
     publish(runtime, sentinel(SEED, group()))
     return runtime
 
@@ -276,3 +279,109 @@ def test_the_discovery_task_survives_an_exception_and_logs_it(
     assert failure.getMessage() == "discovery failed; keeping the current node set"
     assert failure.exc_info is not None
     assert isinstance(failure.exc_info[1], RuntimeError)
+
+
+# -- sharding --------------------------------------------------------------------------------------
+
+# With 2 shards: mymaster, the seed and the second peer hash to 0; the first peer and STATIC to 1.
+SPLIT = {"mymaster": 0, SEED: 0, PEERS[0]: 1, PEERS[1]: 0, STATIC: 1}
+
+
+def test_the_names_split_over_two_shards_as_these_tests_assume() -> None:
+    assert {key: shard_of(key, 2) for key in SPLIT} == SPLIT
+
+
+def exported_instances(runtime: Runtime) -> set[str]:
+    body = runtime.renderer.render().decode()
+    return {s.labels["instance"] for s in parse_series(body) if "instance" in s.labels}
+
+
+def group_series(runtime: Runtime) -> set[str]:
+    """The groups with series of their own (no instance label)."""
+    body = runtime.renderer.render().decode()
+    return {
+        s.labels["master_name"]
+        for s in parse_series(body)
+        if "master_name" in s.labels and "instance" not in s.labels
+    }
+
+
+def test_each_shard_polls_every_sentinel_but_exports_only_its_own_nodes_and_groups() -> None:
+    async def scenario() -> None:
+        zero, one = discovered(shard=0, total=2), discovered(shard=1, total=2)
+        for runtime in (zero, one):
+            for peer in PEERS:
+                publish(runtime, sentinel(peer, group()))
+            assert set(runtime._watchers) == {SEED, *PEERS}
+        assert set(zero.pollers) == GROUP_NODES
+        assert zero.store.unexported == {PEERS[0]}
+        assert zero.store.expected == GROUP_NODES
+        assert set(zero.store.groups) == {"mymaster"}
+        assert set(one.pollers) == {SEED, *PEERS, STATIC}
+        assert one.store.unexported == {SEED, PEERS[1]}
+        assert one.store.expected == {SEED, *PEERS, STATIC}
+        assert one.store.groups == {}
+        assert exported_instances(zero) == {SEED, PEERS[1]}  # the data nodes are not polled yet
+        assert exported_instances(one) == {PEERS[0]}
+        assert group_series(zero) == {"mymaster"}
+        assert group_series(one) == set()
+
+    asyncio.run(scenario())
+
+
+def test_a_shard_says_once_which_groups_and_nodes_another_shard_has(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="exporter.runtime")
+
+    async def scenario() -> None:
+        runtime = new_runtime(shard=1, total=2)
+        await runtime.start()
+        for _ in range(3):
+            publish(runtime, sentinel(SEED, group()))
+        await runtime.stop()
+
+    asyncio.run(scenario())
+    assert (
+        caplog.messages.count(
+            "shard 1 of 2: polling the Sentinel groups that hash to it, static targets: "
+            f"{STATIC}, and every Sentinel for discovery"
+        )
+        == 1
+    )
+    assert (
+        caplog.messages.count("group mymaster belongs to shard 0 of 2: not polling its nodes") == 1
+    )
+    for other in (SEED, PEERS[1]):
+        line = f"Sentinel {other} belongs to shard 0 of 2: polled for discovery only"
+        assert caplog.messages.count(line) == 1
+
+
+def test_a_static_target_found_to_be_a_group_node_moves_to_the_groups_shard_for_good(
+    stopped: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="exporter.runtime")
+    # STATIC is another name of the master, whose group hashes to the other shard.
+    announced = view(master=MASTER, replicas=REPLICAS, sentinels=PEERS, runids={MASTER: "r1"})
+
+    async def scenario() -> None:
+        runtime = new_runtime(shard=1, total=2)
+        publish(runtime, sentinel(SEED, announced))
+        assert STATIC in runtime.pollers
+        publish(runtime, data_node(STATIC, "master", run_id="r1"))
+        await asyncio.sleep(0)
+        assert runtime.specs[STATIC].groups == ("mymaster",)
+        assert STATIC not in runtime.pollers
+        assert STATIC not in runtime.store.nodes
+        assert stopped == [STATIC]
+        moved = f"node {STATIC} now belongs to another shard; dropping its series"
+        assert caplog.messages.count(moved) == 1
+        caplog.clear()
+        for _ in range(3):  # without its poll, it must not come back as an ungrouped node
+            publish(runtime, sentinel(SEED, announced))
+            assert STATIC not in runtime.pollers
+            assert MASTER not in runtime.pollers
+        assert not [m for m in caplog.messages if "discovered" in m or moved == m]
+
+    asyncio.run(scenario())
+    assert stopped == [STATIC]

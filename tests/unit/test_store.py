@@ -1,4 +1,5 @@
-"""exporter.store: whole-snapshot replacement, generations, freshness and readiness."""
+"""exporter.store: whole-snapshot replacement, generations, freshness, readiness and the
+nodes polled but not exported."""
 
 from __future__ import annotations
 
@@ -64,4 +65,22 @@ def test_ready_stays_ready_when_a_node_is_discovered_later() -> None:
     store.put(snap("a:1"))
     assert store.ready()
     store.expected = frozenset({"a:1", "c:3"})  # found through a Sentinel, not polled yet
+    assert store.ready()
+
+
+def test_changing_the_unexported_nodes_bumps_the_generation() -> None:
+    store = Store(interval=10.0)
+    assert store.unexported == frozenset()
+    store.unexported = frozenset({"a:1"})
+    store.unexported = frozenset({"a:1"})
+    assert store.generation == 1  # a cached body without a:1's series is out of date
+
+
+def test_ready_counts_the_sentinels_polled_but_not_exported() -> None:
+    store = Store(interval=10.0)
+    store.expected = frozenset({"a:1", "s:26379"})
+    store.unexported = frozenset({"s:26379"})
+    store.put(snap("a:1"))
+    assert not store.ready()
+    store.put(snap("s:26379"))
     assert store.ready()
