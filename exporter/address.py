@@ -5,6 +5,8 @@ An address never carries its credentials into `str()`, `repr()` or the `instance
 
 from __future__ import annotations
 
+import fnmatch
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -127,3 +129,61 @@ def parse_address(text: str, default_port: int = DEFAULT_PORT) -> RedisAddress:
         username=username,
         password=password,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TargetPattern:
+    """A `--scrape-allow` entry: a host glob or a CIDR, with a port glob (`*` when omitted).
+
+    `10.0.0.0/8`, `10.0.0.0/8:6379`, `[fd00::/8]:6379`, `redis-*.example.com:63*`.
+    """
+
+    text: str
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network | None
+    host_glob: str
+    port_glob: str
+
+    def matches(self, host: str, port: int) -> bool:
+        if not fnmatch.fnmatchcase(str(port), self.port_glob):
+            return False
+        if self.network is None:
+            return fnmatch.fnmatchcase(host.lower(), self.host_glob)
+        try:
+            return ipaddress.ip_address(host) in self.network
+        except ValueError:
+            return False  # a name never matches a CIDR: resolving it would be its own risk
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_target_pattern(text: str) -> TargetPattern:
+    raw = text.strip()
+    if not raw:
+        raise AddressError("empty pattern")
+    if "@" in raw or "://" in raw:
+        raise AddressError(f"pattern {_safe(raw)!r} must be host[:port], not a URL")
+    if raw.startswith("["):
+        host, close, rest = raw[1:].partition("]")
+        if not close or (rest and not rest.startswith(":")):
+            raise AddressError(f"pattern {raw!r}: expected [ipv6-host-or-cidr]:port")
+        port = rest[1:] or "*"
+    elif raw.count(":") > 1:  # a bare IPv6 address or network, no port
+        host, port = raw, "*"
+    else:
+        host, _, port = raw.partition(":")
+        port = port or "*"
+    if not host or not re.fullmatch(r"[0-9*?\[\]!-]+", port):
+        raise AddressError(f"pattern {raw!r}: expected host[:port] with a port glob")
+    network = None
+    if "/" in host:
+        try:
+            network = ipaddress.ip_network(host, strict=False)
+        except ValueError:
+            raise AddressError(f"pattern {raw!r}: {host!r} is not a CIDR network") from None
+    else:
+        try:
+            network = ipaddress.ip_network(host)  # a single IP address
+        except ValueError:
+            network = None
+    return TargetPattern(raw, network, host.lower(), port)

@@ -35,7 +35,9 @@ from exporter.address import (
     DEFAULT_SENTINEL_PORT,
     AddressError,
     RedisAddress,
+    TargetPattern,
     parse_address,
+    parse_target_pattern,
 )
 
 DEFAULT_TARGET = "redis://localhost:6379"
@@ -317,6 +319,28 @@ class Settings(BaseSettings):
             help="send `CLIENT SETNAME redis-ha-exporter` after connecting; best effort",
         ),
     ] = True
+    metrics_min_age: Annotated[
+        float,
+        option(
+            "--metrics-min-age",
+            "REDIS_EXPORTER_METRICS_MIN_AGE",
+            metavar="SECONDS",
+            help="a `/metrics` body is reused for this long before newer polls are rendered "
+            "into it; 0 renders on every change",
+        ),
+    ] = Field(default=1.0, ge=0)
+    scrape_allow: Annotated[
+        list[str],
+        option(
+            "--scrape-allow",
+            "REDIS_EXPORTER_SCRAPE_ALLOW",
+            metavar="PATTERN",
+            help="`/scrape?target=` may poll a node it does not know when it matches one of "
+            "these: a host glob or CIDR with an optional port glob (`10.0.0.0/8:6379`, "
+            "`redis-*.svc:*`)",
+            default_text="none: unknown targets get 403",
+        ),
+    ] = Field(default_factory=list)
     shard: Annotated[
         int,
         option(
@@ -356,7 +380,9 @@ class Settings(BaseSettings):
         option(None, help="YAML only: static targets with their own credentials"),
     ] = Field(default_factory=list)
 
-    @field_validator("redis_addr", "sentinel_addr", "sentinel_master", mode="before")
+    @field_validator(
+        "redis_addr", "sentinel_addr", "sentinel_master", "scrape_allow", mode="before"
+    )
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split(value)
@@ -373,6 +399,19 @@ class Settings(BaseSettings):
         for item in value:
             try:
                 parse_address(item, ADDRESS_PORTS[str(info.field_name)])
+            except AddressError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ValueError("\n".join(problems))
+        return value
+
+    @field_validator("scrape_allow")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        problems = []
+        for item in value:
+            try:
+                parse_target_pattern(item)
             except AddressError as exc:
                 problems.append(str(exc))
         if problems:
@@ -459,6 +498,9 @@ class Settings(BaseSettings):
             addr = parse_address(text, DEFAULT_SENTINEL_PORT)
             seen.setdefault(addr.instance, Target(addr, _url_credentials(addr, default)))
         return list(seen.values())
+
+    def scrape_patterns(self) -> list[TargetPattern]:
+        return [parse_target_pattern(p) for p in self.scrape_allow]
 
     def data_credentials(self) -> Credentials:
         """Credentials for data nodes found through Sentinel."""

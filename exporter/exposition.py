@@ -1,8 +1,10 @@
-"""Renders the store as Prometheus text or OpenMetrics, at most once per change of the store.
+"""Renders the store as Prometheus text or OpenMetrics: the whole fleet for `/metrics`, one node
+for `/scrape?target=`.
 
-Each node's sample lines are rendered once per poll of that node and cached; a scrape only
-joins cached fragments, so N scrapers cost one render and Redis nothing. We format the text
-ourselves because redis_exporter's contract has counters whose names lack `_total`
+Each node's sample lines are rendered once per poll of that node and kept as bytes; a body
+only joins them, at most once per change of the store and, under steady churn, at most once
+per `min_age` seconds; a compressed body is made once per body. We format the text ourselves
+because redis_exporter's contract has counters whose names lack `_total`
 (`redis_total_error_replies`), which prometheus-client's encoder would rename.
 """
 
@@ -11,64 +13,49 @@ from __future__ import annotations
 import gzip
 import platform
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 from prometheus_client.core import Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
-from prometheus_client.utils import floatToGoString
 
 from exporter import __version__
 from exporter.metrics import names as n
 from exporter.metrics.groups import group_families
-from exporter.metrics.model import Family, FamilyBuilder, Sample
+from exporter.metrics.model import Family, FamilyBuilder, escape_label, format_value
 from exporter.metrics.node import FamilySource, node_families
 from exporter.snapshot import NodeSnapshot
 from exporter.store import Store
 
+# Level 1 compresses a node's 43 kB to 7 kB in a quarter of level 5's time; the scraper is
+# usually near, and at a thousand nodes the time is what counts.
+GZIP_LEVEL = 1
+
 TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-
-
-def _escape_label(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
 def _escape_help(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n")
 
 
-def _format(value: float) -> str:
-    text: str = floatToGoString(value)  # type: ignore[no-untyped-call]
-    return text
-
-
-def sample_lines(family: Family, samples: Iterable[Sample]) -> str:
-    out = []
-    for s in samples:
-        labels = ",".join(f'{k}="{_escape_label(v)}"' for k, v in s.labels)
-        body = f"{{{labels}}}" if labels else ""
-        out.append(f"{family.name}{s.suffix}{body} {_format(s.value)}\n")
-    return "".join(out)
-
-
 @dataclass(frozen=True, slots=True)
 class Fragment:
-    """One family's sample lines from one source, ready to concatenate."""
+    """One family's sample lines from one node (or the exporter), ready to concatenate."""
 
     name: str
     type: str
     help: str
-    lines: str
+    lines: bytes
 
 
 def fragments(families: Iterable[Family]) -> list[Fragment]:
-    return [Fragment(f.name, f.type, f.help, sample_lines(f, f.samples)) for f in families]
+    return [Fragment(f.name, f.type, f.help, "".join(f.lines).encode()) for f in families]
 
 
-def _header(name: str, mtype: str, help_text: str, openmetrics: bool) -> str:
+def _header(name: str, mtype: str, help_text: str, openmetrics: bool) -> bytes:
     if openmetrics:
         if mtype == "counter":
             if name.endswith("_total"):
@@ -79,48 +66,94 @@ def _header(name: str, mtype: str, help_text: str, openmetrics: bool) -> str:
                 mtype = "unknown"
         elif mtype == "untyped":
             mtype = "unknown"
-    return f"# HELP {name} {_escape_help(help_text)}\n# TYPE {name} {mtype}\n"
+    return f"# HELP {name} {_escape_help(help_text)}\n# TYPE {name} {mtype}\n".encode()
 
 
 def join(all_fragments: Iterable[Fragment], openmetrics: bool) -> bytes:
-    merged: dict[str, tuple[Fragment, list[str]]] = {}
+    """One body: each family's header once, then its lines from every fragment, by name."""
+    merged: dict[str, list[bytes]] = {}
+    first: dict[str, Fragment] = {}
     for frag in all_fragments:
-        entry = merged.get(frag.name)
-        if entry is None:
-            merged[frag.name] = (frag, [frag.lines])
+        chunks = merged.get(frag.name)
+        if chunks is None:
+            merged[frag.name] = [frag.lines]
+            first[frag.name] = frag
         else:
-            entry[1].append(frag.lines)
+            chunks.append(frag.lines)
     out = []
     for name in sorted(merged):
-        first, chunks = merged[name]
-        out.append(_header(name, first.type, first.help, openmetrics))
-        out.extend(chunks)
+        head = first[name]
+        out.append(_header(name, head.type, head.help, openmetrics))
+        out.extend(merged[name])
     if openmetrics:
-        out.append("# EOF\n")
-    return "".join(out).encode("utf-8")
+        out.append(b"# EOF\n")
+    return b"".join(out)
+
+
+def without_instance(body: bytes, instance: str) -> bytes:
+    """A node's body without its `instance` label, which Prometheus sets in `/scrape` mode.
+
+    The label is first in every line. `="` never occurs inside an escaped label value (each
+    quote there follows a backslash), so these patterns match only the label itself.
+    """
+    label = f'instance="{escape_label(instance)}"'.encode()
+    return body.replace(b"{" + label + b",", b"{").replace(b"{" + label + b"}", b"")
+
+
+def node_body(
+    snap: NodeSnapshot, sources: Sequence[FamilySource], openmetrics: bool, fresh: bool = True
+) -> bytes:
+    """One node's series as `/scrape` serves them: no `instance` label, no exporter metrics."""
+    frags = fragments(node_families(snap, sources, include_data=fresh))
+    return without_instance(join(frags, openmetrics), snap.instance)
 
 
 def _from_client(metric: Metric) -> Family:
     name = metric.name + ("_total" if metric.type == "counter" else "")
-    fam = Family(name, "untyped" if metric.type == "unknown" else metric.type, metric.documentation)  # type: ignore[arg-type]
+    mtype = "untyped" if metric.type == "unknown" else metric.type
+    fam = Family(name, mtype, metric.documentation)  # type: ignore[arg-type]
     for s in metric.samples:
         suffix = (
             s.name.removeprefix(name)
             if s.name.startswith(name)
             else s.name.removeprefix(metric.name)
         )
-        fam.samples.append(Sample(suffix, tuple(sorted(s.labels.items())), s.value))
+        labels = ",".join(f'{k}="{escape_label(v)}"' for k, v in sorted(s.labels.items()))
+        body = "{" + labels + "}" if labels else ""
+        fam.lines.append(f"{name}{suffix}{body} {format_value(s.value)}\n")
     return fam
 
 
-class Renderer:
-    """Caches per-node fragments by snapshot and whole bodies by store generation."""
+@dataclass(slots=True)
+class _NodeCache:
+    snap: NodeSnapshot
+    fresh: bool
+    fragments: list[Fragment]
+    scrape: dict[tuple[bool, bool], bytes] = field(default_factory=dict)  # (openmetrics, gzip)
 
-    def __init__(self, store: Store, sources: Sequence[FamilySource]) -> None:
+
+class Renderer:
+    """Caches per-node fragments by snapshot and whole bodies by store generation.
+
+    `min_age` bounds how often a changing store is rendered again: a body younger than that
+    is served as it is, so with a thousand nodes polled at different moments `/metrics` costs
+    one render and one compression per `min_age`, however many scrapers ask.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        sources: Sequence[FamilySource],
+        min_age: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
-        self._sources = sources
-        self._nodes: dict[str, tuple[NodeSnapshot, bool, list[Fragment]]] = {}
+        self.sources = sources
+        self.min_age = min_age
+        self._clock = clock
+        self._nodes: dict[str, _NodeCache] = {}
         self._key: object = None
+        self._built_at = float("-inf")
         self._frags: list[Fragment] = []
         self._bodies: dict[tuple[bool, bool], bytes] = {}
         self._runtime = [
@@ -129,14 +162,14 @@ class Renderer:
             GCCollector(registry=_NoRegistry()),  # type: ignore[arg-type]
         ]
         self.renders = 0
+        self.compressions = 0
 
-    def _node(self, snap: NodeSnapshot, fresh: bool) -> list[Fragment]:
+    def _node(self, snap: NodeSnapshot, fresh: bool) -> _NodeCache:
         cached = self._nodes.get(snap.instance)
-        if cached is not None and cached[0] is snap and cached[1] == fresh:
-            return cached[2]
-        frags = fragments(node_families(snap, self._sources, include_data=fresh))
-        self._nodes[snap.instance] = (snap, fresh, frags)
-        return frags
+        if cached is None or cached.snap is not snap or cached.fresh != fresh:
+            frags = fragments(node_families(snap, self.sources, include_data=fresh))
+            cached = self._nodes[snap.instance] = _NodeCache(snap, fresh, frags)
+        return cached
 
     def _global(self) -> list[Fragment]:
         b = FamilyBuilder(None)
@@ -154,31 +187,65 @@ class Renderer:
             families.extend(_from_client(m) for m in collector.collect())
         return fragments(families)
 
-    def render(self, openmetrics: bool = False, compress: bool = False) -> bytes:
-        """The exposition body. Every format and encoding of one store state comes from one
-        collection, so text, OpenMetrics and gzip bodies served together agree."""
+    def _refresh(self) -> None:
+        started = self._clock()
+        if started - self._built_at < self.min_age:
+            return
         now = time.time()
         store = self.store
         nodes = store.nodes
-        fresh = {i: store.is_fresh(s, now) for i, s in nodes.items()}
-        key = (store.generation, tuple(sorted(i for i, f in fresh.items() if f)))
-        if key != self._key:
-            for gone in set(self._nodes) - set(nodes):
-                del self._nodes[gone]
-            frags: list[Fragment] = []
-            for instance in sorted(nodes.keys() - store.unexported):
-                frags.extend(self._node(nodes[instance], fresh[instance]))
-            frags.extend(fragments(group_families(store.groups, nodes.values())))
-            frags.extend(self._global())
-            self._key, self._frags, self._bodies = key, frags, {}
+        exported = sorted(nodes.keys() - store.unexported)
+        fresh = {i: store.is_fresh(nodes[i], now) for i in exported}
+        key = (store.generation, tuple(i for i in exported if fresh[i]))
+        if key == self._key:
+            return
+        for gone in self._nodes.keys() - nodes.keys():
+            del self._nodes[gone]
+        frags: list[Fragment] = []
+        for instance in exported:
+            frags.extend(self._node(nodes[instance], fresh[instance]).fragments)
+        frags.extend(fragments(group_families(store.groups, nodes.values())))
+        frags.extend(self._global())
+        self._key, self._frags, self._bodies, self._built_at = key, frags, {}, started
+
+    def render(self, openmetrics: bool = False, compress: bool = False) -> bytes:
+        """The whole-fleet body. Every format and encoding of one store state comes from one
+        collection, so text, OpenMetrics and gzip bodies served together agree."""
+        self._refresh()
         body = self._bodies.get((openmetrics, compress))
         if body is None:
-            if compress:
-                body = gzip.compress(self.render(openmetrics, False), compresslevel=5)
-            else:
-                body = join(self._frags, openmetrics)
+            plain = self._bodies.get((openmetrics, False))
+            if plain is None:
+                plain = join(self._frags, openmetrics)
                 self.renders += 1
+            if compress:
+                body = gzip.compress(plain, compresslevel=GZIP_LEVEL, mtime=0)
+                self.compressions += 1
+            else:
+                body = plain
+            # The plain body of a thousand nodes is tens of MB: kept only when asked for.
             self._bodies[(openmetrics, compress)] = body
+        return body
+
+    def render_node(
+        self, instance: str, openmetrics: bool = False, compress: bool = False
+    ) -> bytes | None:
+        """One polled node's body for `/scrape`, from the same per-node cache; None when the
+        node is not polled here (or not yet)."""
+        snap = self.store.nodes.get(instance)
+        if snap is None or not snap.polled:
+            return None
+        cached = self._node(snap, self.store.is_fresh(snap, time.time()))
+        body = cached.scrape.get((openmetrics, compress))
+        if body is None:
+            body = cached.scrape.get((openmetrics, False))
+            if body is None:
+                body = without_instance(join(cached.fragments, openmetrics), instance)
+            if compress:
+                body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+            # Only what was asked for is kept: Prometheus asks for gzip, and a thousand
+            # plain bodies would be tens of MB.
+            cached.scrape[(openmetrics, compress)] = body
         return body
 
 

@@ -48,7 +48,10 @@ def parse_kv_list(value: str) -> dict[str, str]:
 
 
 def to_number(value: str) -> float | None:
-    """redis_exporter's rules: ok/true/up -> 1, err/fail/false/down -> 0, else a float."""
+    """redis_exporter's rules: ok/true/up -> 1, err/fail/false/down -> 0, else a float (an int
+    for plain digits: exact, and printed without a float round trip)."""
+    if value.isascii() and value.isdigit():  # most INFO values: no float round trip
+        return int(value)
     lowered = value.strip().lower()
     if lowered in ("ok", "true", "up"):
         return 1.0

@@ -31,6 +31,7 @@ from exporter.discovery import (
 )
 from exporter.exposition import Renderer
 from exporter.poller import NodePoller, PollSettings
+from exporter.scrape import TargetScraper
 from exporter.snapshot import NodeSnapshot
 from exporter.sources.base import PollOptions
 from exporter.store import Store
@@ -70,13 +71,21 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.poll = poll_settings(settings)
         self.store = Store(settings.poll_interval)
-        self.renderer = Renderer(self.store, sources.ALL)
+        self.renderer = Renderer(self.store, sources.ALL, settings.metrics_min_age)
         self._static = settings.data_targets()
         self._seeds = settings.sentinel_targets()
         self._seed_instances = frozenset(t.address.instance for t in self._seeds)
         self._only = frozenset(settings.sentinel_master)
         self._shard = Shard(settings.shard, settings.total_shards)
         self._data_creds = settings.data_credentials()
+        self.scraper = TargetScraper(
+            self.renderer,
+            lambda instance: self._aliases.get(instance, instance),
+            settings.scrape_patterns(),
+            self._data_creds,
+            self.poll,
+            sources.ALL,
+        )
         self._sentinel_creds = settings.sentinel_credentials()
         self.specs: dict[str, NodeSpec] = {}
         self.pollers: dict[str, NodePoller] = {}
@@ -93,7 +102,7 @@ class Runtime:
 
     def app(self) -> Starlette:
         """The HTTP app; serving it runs the pollers."""
-        return create_app(self.renderer, self.store, self.running)
+        return create_app(self.renderer, self.store, self.running, self.scraper)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -128,6 +137,7 @@ class Runtime:
             *(p.stop() for p in pollers),
             *(w.stop() for w in watchers),
             *self._stopping,
+            self.scraper.close(),
             return_exceptions=True,
         )
 

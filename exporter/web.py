@@ -1,11 +1,12 @@
-"""Starlette routes: `/metrics` (cached render, gzip and OpenMetrics on request), `/health`,
-`/ready`, the status page `/` and its data `/api/topology` (JSON, see exporter/status.py)."""
+"""Starlette routes: `/metrics` (cached render, gzip and OpenMetrics on request), `/scrape`
+(one target, see exporter/scrape.py), `/health`, `/ready`, the status page `/` and its data
+`/api/topology` (JSON, see exporter/status.py)."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from email.utils import formatdate
 from typing import Protocol
@@ -25,6 +26,21 @@ from exporter.store import StoreView
 
 class Renderer(Protocol):
     def render(self, openmetrics: bool = False, compress: bool = False) -> bytes: ...
+
+
+class Scraped(Protocol):
+    @property
+    def status(self) -> int: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def compressed(self) -> bool: ...
+
+
+class Scraper(Protocol):
+    async def scrape(
+        self, target: str, params: Mapping[str, str], openmetrics: bool, compress: bool
+    ) -> Scraped: ...
 
 
 def _accepted(header: str) -> dict[str, float]:
@@ -80,9 +96,10 @@ def create_app(
     renderer: Renderer,
     view: StoreView,
     lifespan: Callable[[], AbstractAsyncContextManager[None]] | None = None,
+    scraper: Scraper | None = None,
 ) -> Starlette:
     """The HTTP app over a renderer and a read-only view of the store; `lifespan` runs
-    around serving (the runtime's pollers)."""
+    around serving (the runtime's pollers); `scraper` answers `/scrape`."""
 
     async def metrics(request: Request) -> Response:
         openmetrics = _wants_openmetrics(request.headers.get("accept", ""))
@@ -93,6 +110,28 @@ def create_app(
             headers["Content-Encoding"] = "gzip"
         return Response(
             body, headers=headers, media_type=OPENMETRICS_TYPE if openmetrics else TEXT_TYPE
+        )
+
+    async def scrape(request: Request) -> Response:
+        if scraper is None:
+            return PlainTextResponse("/scrape is not enabled\n", status_code=404)
+        openmetrics = _wants_openmetrics(request.headers.get("accept", ""))
+        params = request.query_params
+        result = await scraper.scrape(
+            params.get("target", ""),
+            params,
+            openmetrics,
+            _wants_gzip(request.headers.get("accept-encoding", "")),
+        )
+        if result.status != 200:
+            return Response(result.body, result.status, media_type="text/plain; charset=utf-8")
+        headers = {"Vary": "Accept, Accept-Encoding"}
+        if result.compressed:
+            headers["Content-Encoding"] = "gzip"
+        return Response(
+            result.body,
+            headers=headers,
+            media_type=OPENMETRICS_TYPE if openmetrics else TEXT_TYPE,
         )
 
     async def health(request: Request) -> Response:
@@ -127,6 +166,7 @@ def create_app(
             Route("/", index),
             Route("/api/topology", topology),
             Route("/metrics", metrics),
+            Route("/scrape", scrape),
             Route("/health", health),
             Route("/ready", ready),
         ],

@@ -102,7 +102,7 @@ def test_readme_yaml_example_is_valid_configuration(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 def test_readme_scrape_configs_pass_promtool(tmp_path: Path) -> None:
     examples = [b for b in _blocks("yaml") if "scrape_configs:" in b]
-    assert len(examples) == 2  # one exporter, and the shards of a StatefulSet
+    assert len(examples) == 3  # one exporter, the shards of a StatefulSet, and /scrape
     for example in examples:
         config = tmp_path / "prometheus.yml"
         config.write_text(example)

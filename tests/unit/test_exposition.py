@@ -126,14 +126,25 @@ def test_families_are_sorted_by_name() -> None:
     assert names == sorted(names)
 
 
-def test_values_use_go_float_formatting() -> None:
+def test_values_are_integers_when_whole_and_round_trip_otherwise() -> None:
     b = FamilyBuilder(None)
-    for v in (1.0, 2.5e-7, float("inf"), 123456789.0):
-        b.add(MetricDef("redis_x", "gauge", "x"), v, v=str(v))
+    values = (1.0, 2.5e-7, float("inf"), float("-inf"), 123456789.0, 7, 1e20, -0.5, 0.1 + 0.2)
+    for v in values:
+        b.add(MetricDef("redis_x", "gauge", "x"), v, v=repr(v))
     text = join(fragments(b.build()), openmetrics=False).decode()
-    assert 'redis_x{v="1.0"} 1.0\n' in text
+    assert 'redis_x{v="1.0"} 1\n' in text
+    assert 'redis_x{v="7"} 7\n' in text
+    assert 'redis_x{v="123456789.0"} 123456789\n' in text
     assert 'redis_x{v="inf"} +Inf\n' in text
-    assert 'redis_x{v="123456789.0"} 1.23456789e+08\n' in text
+    assert 'redis_x{v="-inf"} -Inf\n' in text
+    (family,) = parse_text(text)
+    assert [s.value for s in family.samples] == [float(v) for v in values]
+
+
+def test_nan_is_spelled_as_prometheus_spells_it() -> None:
+    b = FamilyBuilder(None)
+    b.add(MetricDef("redis_x", "gauge", "x"), float("nan"))
+    assert join(fragments(b.build()), openmetrics=False).endswith(b"redis_x NaN\n")
 
 
 def test_empty_families_are_not_rendered() -> None:
@@ -149,7 +160,7 @@ def test_summary_suffixes_follow_the_family_name() -> None:
     b.add(MetricDef("redis_s", "summary", "s"), 3, "_sum")
     b.add(MetricDef("redis_s", "summary", "s"), 2, "_count")
     text = join(fragments(b.build()), openmetrics=False).decode()
-    assert 'redis_s_sum{instance="i"} 3.0\nredis_s_count{instance="i"} 2.0\n' in text
+    assert 'redis_s_sum{instance="i"} 3\nredis_s_count{instance="i"} 2\n' in text
 
 
 def test_renderer_reuses_the_body_until_the_store_changes() -> None:

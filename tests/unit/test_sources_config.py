@@ -50,4 +50,4 @@ def test_save_rules_are_counted_and_zero_when_rdb_snapshots_are_off(save: str, r
     b = FamilyBuilder("n")
     families(NodeSnapshot("n", "data"), record, b)
     (family,) = [f for f in b.build() if f.name == "redis_config_save_rules"]
-    assert [s.value for s in family.samples] == [rules]
+    assert family.lines == [f'redis_config_save_rules{{instance="n"}} {rules}\n']

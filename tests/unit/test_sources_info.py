@@ -141,9 +141,16 @@ def test_parse_info_keeps_the_last_value_of_each_key(pairs: list[tuple[str, str]
 
 @settings(max_examples=300, deadline=None)
 @given(st.text())
-def test_to_number_gives_a_float_or_none_for_any_text(text: str) -> None:
+def test_to_number_gives_a_number_or_none_for_any_text(text: str) -> None:
     result = to_number(text)
-    assert result is None or isinstance(result, float)
+    assert result is None or isinstance(result, float) or type(result) is int
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0))
+def test_to_number_keeps_plain_integers_exact(value: int) -> None:
+    result = to_number(str(value))
+    assert type(result) is int and result == value
 
 
 @settings(max_examples=300, deadline=None)

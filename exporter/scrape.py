@@ -1,0 +1,142 @@
+"""`/scrape?target=host:port`, redis_exporter's multi-target pattern, served from the cache.
+
+A node the exporter polls is answered from its cached series, without opening a connection.
+A node it does not know is polled on demand only when it matches `--scrape-allow`, with the
+credentials of the exporter's configuration; its connection is kept for the next scrape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter.address import AddressError, RedisAddress, TargetPattern, parse_address
+from exporter.config import Credentials
+from exporter.discovery import NodeSpec
+from exporter.exposition import GZIP_LEVEL, Renderer, node_body
+from exporter.poller import NodePoller, PollSettings
+from exporter.snapshot import NodeSnapshot
+from exporter.sources.base import Source
+
+log = logging.getLogger("exporter.scrape")
+
+# Query parameters other exporters take credentials from; we never do.
+CREDENTIAL_PARAMS = frozenset({"password", "user", "username", "auth", "pass", "passwd"})
+
+
+@dataclass(frozen=True, slots=True)
+class Scraped:
+    """The answer to one `/scrape`: an HTTP status and its body (gzip when `compressed`)."""
+
+    status: int
+    body: bytes
+    compressed: bool = False
+
+
+def _error(status: int, message: str) -> Scraped:
+    return Scraped(status, (message + "\n").encode())
+
+
+@dataclass(slots=True)
+class _OnDemand:
+    poller: NodePoller
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    used_at: float = 0.0
+
+
+def parse_target(target: str, params: Mapping[str, str]) -> RedisAddress | Scraped:
+    """The address named by `?target=`, or the 400 answer to a request that cannot be served."""
+    extra = sorted(k for k in params if k != "target")
+    if any(k.lower() in CREDENTIAL_PARAMS for k in extra):
+        return _error(400, "credentials are never taken from the request; configure them")
+    if extra:
+        return _error(400, f"unknown parameter {extra[0]!r}; only target= is understood")
+    if not target.strip():
+        return _error(400, "missing target: use /scrape?target=host:port")
+    if "@" in target:
+        return _error(400, "the target must not carry credentials; configure them instead")
+    try:
+        address = parse_address(target)
+    except AddressError as exc:
+        return _error(400, f"bad target: {exc}")
+    return address
+
+
+class TargetScraper:
+    """Answers `/scrape` from the renderer's per-node cache, or by an on-demand poll."""
+
+    def __init__(
+        self,
+        renderer: Renderer,
+        resolve: Callable[[str], str],
+        allow: Sequence[TargetPattern],
+        credentials: Credentials,
+        settings: PollSettings,
+        sources: Sequence[Source[Any]],
+        max_on_demand: int = 256,
+    ) -> None:
+        self._renderer = renderer
+        self._resolve = resolve
+        self._allow = tuple(allow)
+        self._credentials = credentials
+        self._settings = settings
+        self._sources = sources
+        self._max = max_on_demand
+        self._idle_after = max(3 * settings.interval, 60.0)
+        self._on_demand: dict[str, _OnDemand] = {}
+        self._polls = asyncio.Semaphore(16)
+
+    async def scrape(
+        self, target: str, params: Mapping[str, str], openmetrics: bool, compress: bool
+    ) -> Scraped:
+        address = parse_target(target, params)
+        if isinstance(address, Scraped):
+            return address
+        instance = self._resolve(address.instance)
+        body = self._renderer.render_node(instance, openmetrics, compress)
+        if body is not None:
+            return Scraped(200, body, compress)
+        if instance in self._renderer.store.nodes:
+            return _error(503, f"{instance} has not been polled yet; try again shortly")
+        if address.scheme == "unix" or not any(
+            p.matches(address.host, address.port) for p in self._allow
+        ):
+            return _error(
+                403, f"{instance} is not polled by this exporter and matches no --scrape-allow"
+            )
+        snap = await self._poll(address)
+        body = node_body(snap, self._renderer.sources, openmetrics)
+        if compress:
+            body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+        return Scraped(200, body, compress)
+
+    async def _poll(self, address: RedisAddress) -> NodeSnapshot:
+        now = time.monotonic()
+        await self._evict(now)
+        entry = self._on_demand.pop(address.instance, None)
+        if entry is None:
+            spec = NodeSpec(address, self._credentials, static=True)
+            entry = _OnDemand(NodePoller(spec, self._settings, self._sources, lambda _: None))
+            log.info("polling %s on demand for /scrape (it matches --scrape-allow)", spec.instance)
+        self._on_demand[address.instance] = entry  # most recently used last
+        entry.used_at = now
+        async with self._polls, entry.lock:
+            await entry.poller.poll_once()
+            return entry.poller.snapshot
+
+    async def _evict(self, now: float) -> None:
+        idle = [i for i, e in self._on_demand.items() if now - e.used_at > self._idle_after]
+        over = len(self._on_demand) - len(idle) - self._max + 1
+        if over > 0:
+            idle += [i for i in self._on_demand if i not in idle][:over]
+        for instance in idle:
+            await self._on_demand.pop(instance).poller.stop()
+
+    async def close(self) -> None:
+        entries, self._on_demand = list(self._on_demand.values()), {}
+        await asyncio.gather(*(e.poller.stop() for e in entries), return_exceptions=True)

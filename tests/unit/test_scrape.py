@@ -1,0 +1,139 @@
+"""exporter.scrape and the renderer's `/scrape` and coalescing paths, on captured snapshots."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exporter.address import AddressError, parse_target_pattern
+from exporter.exposition import Renderer, fragments, join, without_instance
+from exporter.metrics.model import FamilyBuilder
+from exporter.metrics.names import MetricDef
+from exporter.scrape import Scraped, parse_target
+from exporter.sources import ALL
+from exporter.store import Store
+from tests.promtext import parse_series
+from tests.unit.captured import NOW, snapshot
+
+ODD = MetricDef("redis_odd", "gauge", "odd")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "host", "port", "matches"),
+    [
+        ("10.0.0.0/8", "10.1.2.3", 6379, True),
+        ("10.0.0.0/8", "11.1.2.3", 6379, False),
+        ("10.0.0.0/8:6379", "10.1.2.3", 6380, False),
+        ("10.0.0.0/8:63*", "10.1.2.3", 6380, True),
+        ("127.0.0.1", "127.0.0.1", 1, True),
+        ("[fd00::/8]:6379", "fd00::1", 6379, True),
+        ("fd00::/8", "fe80::1", 6379, False),
+        ("redis-*.svc:6379", "redis-0.svc", 6379, True),
+        ("redis-*.svc:6379", "REDIS-0.SVC", 6379, True),
+        ("redis-*.svc:6379", "evil.com", 6379, False),
+        # A name never matches a network: the exporter does not resolve names to check them.
+        ("10.0.0.0/8", "ten.example.com", 6379, False),
+    ],
+)
+def test_scrape_allow_patterns(pattern: str, host: str, port: int, matches: bool) -> None:
+    assert parse_target_pattern(pattern).matches(host, port) is matches
+
+
+@pytest.mark.parametrize(
+    "text", ["", "redis://10.0.0.1:6379", "user:pw@10.0.0.1", "10.0.0.0/33", "host:port", "[::1"]
+)
+def test_bad_scrape_allow_patterns_are_refused_without_echoing_credentials(text: str) -> None:
+    with pytest.raises(AddressError) as caught:
+        parse_target_pattern(text)
+    assert "pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("target", "params"),
+    [
+        ("redis://:s3cret@h:6379", {}),
+        ("redis://u:s3cret@h:6379", {}),
+        ("u:s3cret@h:6379", {}),
+        ("h:6379", {"password": "s3cret"}),
+        ("h:6379", {"User": "s3cret"}),
+        ("", {}),
+        ("h:6379", {"module": "x"}),
+    ],
+)
+def test_targets_with_credentials_or_junk_get_400_without_the_secret(
+    target: str, params: dict[str, str]
+) -> None:
+    answer = parse_target(target, {"target": target, **params})
+    assert isinstance(answer, Scraped) and answer.status == 400
+    assert b"s3cret" not in answer.body
+
+
+def test_a_plain_target_parses_to_its_address() -> None:
+    address = parse_target("rediss://db.example:6380", {"target": "x"})
+    assert not isinstance(address, Scraped)
+    assert (address.instance, address.tls) == ("db.example:6380", True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.text(min_size=1))
+def test_without_instance_removes_exactly_the_instance_label(value: str, instance: str) -> None:
+    b = FamilyBuilder(instance)
+    b.add(ODD, 1)
+    b.add(ODD, 2, cmd=value)
+    b.add(ODD, 3, cmd=instance, other=f'{{instance="{instance}",')
+    body = without_instance(join(fragments(b.build()), openmetrics=False), instance)
+    series = parse_series(body.decode())
+    assert [s.labels for s in series] == [
+        {},
+        {"cmd": value},
+        {"cmd": instance, "other": f'{{instance="{instance}",'},
+    ]
+    assert [s.value for s in series] == [1, 2, 3]
+
+
+def _store() -> tuple[Store, str]:
+    store = Store(interval=10.0)
+    snap = snapshot("redis70", "master", last_success_at=1e12)
+    store.put(snap)
+    return store, snap.instance
+
+
+def test_render_node_is_cached_per_snapshot_and_none_for_unknown_nodes() -> None:
+    store, instance = _store()
+    renderer = Renderer(store, ALL)
+    body = renderer.render_node(instance)
+    assert body is not None and b"instance=" not in body
+    assert renderer.render_node(instance) is body
+    assert renderer.render_node("10.9.9.9:6379") is None
+    store.put(replace(store.nodes[instance], polls=99))
+    again = renderer.render_node(instance)
+    assert again is not body and b"redis_exporter_scrapes_total 99\n" in (again or b"")
+
+
+def test_metrics_bodies_are_coalesced_to_one_per_min_age() -> None:
+    store, instance = _store()
+    clock = [100.0]
+    renderer = Renderer(store, ALL, min_age=1.0, clock=lambda: clock[0])
+    first = renderer.render(compress=True)
+    assert (renderer.renders, renderer.compressions) == (1, 1)
+    for polls in range(4, 10):  # steady churn within the same second
+        store.put(replace(store.nodes[instance], polls=polls))
+        clock[0] += 0.1
+        assert renderer.render(compress=True) is first
+    assert (renderer.renders, renderer.compressions) == (1, 1)
+    clock[0] += 0.5
+    newer = renderer.render(compress=True)
+    assert newer is not first and (renderer.renders, renderer.compressions) == (2, 2)
+    assert renderer.render(compress=True) is newer
+
+
+def test_without_min_age_every_change_is_rendered() -> None:
+    store, instance = _store()
+    renderer = Renderer(store, ALL)
+    first = renderer.render()
+    store.put(replace(store.nodes[instance], polls=50, polled_at=NOW + 1))
+    assert renderer.render() is not first
+    assert renderer.renders == 2
