@@ -13,7 +13,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
@@ -210,6 +210,16 @@ class _Server(uvicorn.Server):
             self._loop.call_soon_threadsafe(self._exit.set)
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (every platform but Windows): the loop and
+    its socket transports are in C, which saves CPU on every poll and request."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def serve(settings: Settings) -> int:
     """Serve until SIGTERM or SIGINT; the exit status for `main`."""
     from exporter.runtime import Runtime
@@ -240,7 +250,8 @@ def serve(settings: Settings) -> int:
         # death by signal, so supervisors see a clean stop.
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
-            asyncio.run(server.serve(sockets=[sock]))
+            with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+                runner.run(server.serve(sockets=[sock]))
         except KeyboardInterrupt:
             pass
         except SystemExit:  # uvicorn's way to report a failed start-up (exit status 3)
