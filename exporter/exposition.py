@@ -10,10 +10,11 @@ because redis_exporter's contract has counters whose names lack `_total`
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import platform
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client.core import Metric
@@ -32,6 +33,8 @@ from exporter.store import Store
 # Level 1 compresses a node's 43 kB to 7 kB in a quarter of level 5's time; the scraper is
 # usually near, and at a thousand nodes the time is what counts.
 GZIP_LEVEL = 1
+# The longest the event loop is held by rendering before polls get their turn.
+_SLICE = 0.01
 
 TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -161,6 +164,7 @@ class Renderer:
             PlatformCollector(registry=None),
             GCCollector(registry=_NoRegistry()),  # type: ignore[arg-type]
         ]
+        self._lock = asyncio.Lock()
         self.renders = 0
         self.compressions = 0
 
@@ -187,13 +191,15 @@ class Renderer:
             families.extend(_from_client(m) for m in collector.collect())
         return fragments(families)
 
-    def _refresh(self) -> None:
+    def _refresh_steps(self) -> Iterator[None]:
+        """Brings the fleet's fragments up to date, yielding after each node rendered so an
+        async caller can let polls run in between (a thousand nodes take about a second)."""
         started = self._clock()
         if started - self._built_at < self.min_age:
             return
         now = time.time()
         store = self.store
-        nodes = store.nodes
+        nodes = dict(store.nodes)
         exported = sorted(nodes.keys() - store.unexported)
         fresh = {i: store.is_fresh(nodes[i], now) for i in exported}
         key = (store.generation, tuple(i for i in exported if fresh[i]))
@@ -203,29 +209,57 @@ class Renderer:
             del self._nodes[gone]
         frags: list[Fragment] = []
         for instance in exported:
+            cached = self._nodes.get(instance)
+            current = cached is not None and cached.snap is nodes[instance]
             frags.extend(self._node(nodes[instance], fresh[instance]).fragments)
+            if not current:
+                yield
         frags.extend(fragments(group_families(store.groups, nodes.values())))
         frags.extend(self._global())
         self._key, self._frags, self._bodies, self._built_at = key, frags, {}, started
 
+    def _plain(self, openmetrics: bool) -> bytes:
+        plain = self._bodies.get((openmetrics, False))
+        if plain is None:
+            plain = join(self._frags, openmetrics)
+            self.renders += 1
+        return plain
+
+    def _keep(self, openmetrics: bool, compress: bool, body: bytes) -> bytes:
+        # The plain body of a thousand nodes is tens of MB: kept only when asked for.
+        self._bodies[(openmetrics, compress)] = body
+        if compress:
+            self.compressions += 1
+        return body
+
     def render(self, openmetrics: bool = False, compress: bool = False) -> bytes:
         """The whole-fleet body. Every format and encoding of one store state comes from one
         collection, so text, OpenMetrics and gzip bodies served together agree."""
-        self._refresh()
+        for _ in self._refresh_steps():
+            pass
         body = self._bodies.get((openmetrics, compress))
         if body is None:
-            plain = self._bodies.get((openmetrics, False))
-            if plain is None:
-                plain = join(self._frags, openmetrics)
-                self.renders += 1
-            if compress:
-                body = gzip.compress(plain, compresslevel=GZIP_LEVEL, mtime=0)
-                self.compressions += 1
-            else:
-                body = plain
-            # The plain body of a thousand nodes is tens of MB: kept only when asked for.
-            self._bodies[(openmetrics, compress)] = body
+            plain = self._plain(openmetrics)
+            body = gzip_body(plain) if compress else plain
+            body = self._keep(openmetrics, compress, body)
         return body
+
+    async def arender(self, openmetrics: bool = False, compress: bool = False) -> bytes:
+        """`render` for the event loop: one caller renders while the others wait for its
+        body, nodes are rendered between polls, and gzip runs in a thread (zlib releases the
+        GIL), so a large fleet does not hold up polling."""
+        async with self._lock:
+            mark = time.perf_counter()
+            for _ in self._refresh_steps():
+                if time.perf_counter() - mark > _SLICE:
+                    await asyncio.sleep(0)
+                    mark = time.perf_counter()
+            body = self._bodies.get((openmetrics, compress))
+            if body is None:
+                plain = self._plain(openmetrics)
+                body = await asyncio.to_thread(gzip_body, plain) if compress else plain
+                body = self._keep(openmetrics, compress, body)
+            return body
 
     def render_node(
         self, instance: str, openmetrics: bool = False, compress: bool = False
@@ -242,11 +276,15 @@ class Renderer:
             if body is None:
                 body = without_instance(join(cached.fragments, openmetrics), instance)
             if compress:
-                body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+                body = gzip_body(body)
             # Only what was asked for is kept: Prometheus asks for gzip, and a thousand
             # plain bodies would be tens of MB.
             cached.scrape[(openmetrics, compress)] = body
         return body
+
+
+def gzip_body(body: bytes) -> bytes:
+    return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
 
 
 class _NoRegistry:

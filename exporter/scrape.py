@@ -8,7 +8,6 @@ credentials of the exporter's configuration; its connection is kept for the next
 from __future__ import annotations
 
 import asyncio
-import gzip
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +17,7 @@ from typing import Any
 from exporter.address import AddressError, RedisAddress, TargetPattern, parse_address
 from exporter.config import Credentials
 from exporter.discovery import NodeSpec
-from exporter.exposition import GZIP_LEVEL, Renderer, node_body
+from exporter.exposition import Renderer, gzip_body, node_body
 from exporter.poller import NodePoller, PollSettings
 from exporter.snapshot import NodeSnapshot
 from exporter.sources.base import Source
@@ -112,7 +111,7 @@ class TargetScraper:
         snap = await self._poll(address)
         body = node_body(snap, self._renderer.sources, openmetrics)
         if compress:
-            body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+            body = gzip_body(body)
         return Scraped(200, body, compress)
 
     async def _poll(self, address: RedisAddress) -> NodeSnapshot:

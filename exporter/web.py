@@ -25,7 +25,7 @@ from exporter.store import StoreView
 
 
 class Renderer(Protocol):
-    def render(self, openmetrics: bool = False, compress: bool = False) -> bytes: ...
+    async def arender(self, openmetrics: bool = False, compress: bool = False) -> bytes: ...
 
 
 class Scraped(Protocol):
@@ -104,7 +104,7 @@ def create_app(
     async def metrics(request: Request) -> Response:
         openmetrics = _wants_openmetrics(request.headers.get("accept", ""))
         compress = _wants_gzip(request.headers.get("accept-encoding", ""))
-        body = renderer.render(openmetrics=openmetrics, compress=compress)
+        body = await renderer.arender(openmetrics=openmetrics, compress=compress)
         headers = {"Vary": "Accept, Accept-Encoding"}
         if compress:
             headers["Content-Encoding"] = "gzip"

@@ -6,6 +6,7 @@ redis_instance_info{instance="10.0.0.1:6379",master_name="mymaster",role="master
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from exporter.metrics.info import add_info
@@ -45,7 +46,9 @@ def parse_info(text: str) -> dict[str, dict[str, str]]:
             continue
         key, sep, value = line.partition(":")
         if sep and key:
-            current[key] = value
+            # Interned: every node and poll has the same few hundred names, and a thousand
+            # nodes would otherwise hold a copy of each.
+            current[sys.intern(key)] = value
     if not sections[""]:
         del sections[""]
     return sections

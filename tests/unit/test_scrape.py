@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exporter import exposition
 from exporter.address import AddressError, parse_target_pattern
 from exporter.exposition import Renderer, fragments, join, without_instance
 from exporter.metrics.model import FamilyBuilder
@@ -137,3 +140,45 @@ def test_without_min_age_every_change_is_rendered() -> None:
     store.put(replace(store.nodes[instance], polls=50, polled_at=NOW + 1))
     assert renderer.render() is not first
     assert renderer.renders == 2
+
+
+def test_concurrent_scrapes_share_one_render_and_one_compression() -> None:
+    store, _ = _store()
+    renderer = Renderer(store, ALL)
+
+    async def scrapes() -> list[bytes]:
+        return list(await asyncio.gather(*(renderer.arender(compress=True) for _ in range(8))))
+
+    bodies = asyncio.run(scrapes())
+    assert all(body is bodies[0] for body in bodies)
+    assert (renderer.renders, renderer.compressions) == (1, 1)
+    assert gzip.decompress(bodies[0]) == renderer.render()
+
+
+def test_a_large_render_lets_other_tasks_run_between_nodes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(exposition, "_SLICE", 0.0)
+    store, instance = _store()
+    for i in range(20):
+        store.put(replace(store.nodes[instance], instance=f"10.0.0.{i}:6379"))
+    renderer = Renderer(store, ALL)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async def scrape() -> bytes:
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        started = ticks
+        body = await renderer.arender()
+        task.cancel()
+        assert ticks - started >= 20  # a turn for the ticker after each node rendered
+        return body
+
+    body = asyncio.run(scrape())
+    assert body.count(b"redis_up{") == 21

@@ -74,7 +74,7 @@ def test_gzip_refused_with_q_zero() -> None:
 
 
 class _NoMetrics:
-    def render(self, openmetrics: bool = False, compress: bool = False) -> bytes:
+    async def arender(self, openmetrics: bool = False, compress: bool = False) -> bytes:
         return b""
 
 
