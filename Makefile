@@ -11,7 +11,7 @@ ARGS ?=
 PORT ?= 9121
 LINTED := exporter tests tools bench dashboards
 
-.PHONY: demo test lint failover servers test-servers deps clean
+.PHONY: demo test lint failover servers test-servers deps clean bench
 
 deps: $(VENV)/.installed
 
@@ -39,6 +39,14 @@ failover: deps
 
 test: deps test-servers
 	$(PY) -m pytest $(ARGS)
+
+# Benchmarks beside redis_exporter (Debian's prometheus-redis-exporter); never pass/fail. Without
+# it (not root, or apt cannot install it) the bench measures our exporter alone.
+# `make bench ARGS="--quick"` is a short smoke run; results go to bench/results.json.
+bench: deps test-servers
+	@bash tools/ensure-packages prometheus-redis-exporter:prometheus-redis-exporter \
+		|| echo "bench: could not install prometheus-redis-exporter; measuring our exporter only"
+	$(PY) -m bench.suite $(ARGS)
 
 lint: deps
 	$(VENV)/bin/ruff check $(LINTED)
