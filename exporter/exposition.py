@@ -93,6 +93,69 @@ def join(all_fragments: Iterable[Fragment], openmetrics: bool) -> bytes:
     return b"".join(out)
 
 
+@dataclass(frozen=True, slots=True)
+class Packed:
+    """Fragments as one byte string, one entry per family name, sorted: family i's lines are
+    `blob[offsets[i]:offsets[i + 1]]`. A thousand nodes then hold a few objects each instead
+    of hundreds, and nodes of one kind share their `layout`."""
+
+    layout: tuple[tuple[str, str, str], ...]  # (name, type, help)
+    blob: bytes
+    offsets: tuple[int, ...]
+
+
+def pack(
+    frags: Iterable[Fragment],
+    layouts: dict[tuple[tuple[str, str, str], ...], tuple[tuple[str, str, str], ...]] | None = None,
+) -> Packed:
+    merged: dict[str, list[bytes]] = {}
+    first: dict[str, Fragment] = {}
+    for frag in frags:
+        chunks = merged.get(frag.name)
+        if chunks is None:
+            merged[frag.name] = [frag.lines]
+            first[frag.name] = frag
+        else:
+            chunks.append(frag.lines)
+    names = sorted(merged)
+    layout = tuple((name, first[name].type, first[name].help) for name in names)
+    if layouts is not None:
+        layout = layouts.setdefault(layout, layout)
+    chunks = [b"".join(merged[name]) for name in names]
+    offsets = [0]
+    for chunk in chunks:
+        offsets.append(offsets[-1] + len(chunk))
+    return Packed(layout, b"".join(chunks), tuple(offsets))
+
+
+def join_steps(parts: Sequence[Packed], openmetrics: bool, out: bytearray) -> Iterator[None]:
+    """Appends the body of `parts` to `out`: per family name, its header once and the lines
+    of every part in order. Yields after each family, for an async caller."""
+    distinct = {id(p.layout): p.layout for p in parts}
+    names = sorted({entry[0] for layout in distinct.values() for entry in layout})
+    position = [0] * len(parts)
+    for name in names:
+        header = False
+        for k, part in enumerate(parts):
+            i = position[k]
+            if i < len(part.layout) and part.layout[i][0] == name:
+                if not header:
+                    out += _header(*part.layout[i], openmetrics)
+                    header = True
+                out += memoryview(part.blob)[part.offsets[i] : part.offsets[i + 1]]
+                position[k] = i + 1
+        yield
+    if openmetrics:
+        out += b"# EOF\n"
+
+
+def join_packed(parts: Sequence[Packed], openmetrics: bool) -> bytes:
+    out = bytearray()
+    for _ in join_steps(parts, openmetrics, out):
+        pass
+    return bytes(out)
+
+
 def without_instance(body: bytes, instance: str) -> bytes:
     """A node's body without its `instance` label, which Prometheus sets in `/scrape` mode.
 
@@ -131,7 +194,7 @@ def _from_client(metric: Metric) -> Family:
 class _NodeCache:
     snap: NodeSnapshot
     fresh: bool
-    fragments: list[Fragment]
+    packed: Packed
     scrape: dict[tuple[bool, bool], bytes] = field(default_factory=dict)  # (openmetrics, gzip)
 
 
@@ -157,7 +220,8 @@ class Renderer:
         self._nodes: dict[str, _NodeCache] = {}
         self._key: object = None
         self._built_at = float("-inf")
-        self._frags: list[Fragment] = []
+        self._parts: list[Packed] = []
+        self._layouts: dict[tuple[tuple[str, str, str], ...], tuple[tuple[str, str, str], ...]] = {}
         self._bodies: dict[tuple[bool, bool], bytes] = {}
         self._runtime = [
             ProcessCollector(registry=None),
@@ -171,8 +235,11 @@ class Renderer:
     def _node(self, snap: NodeSnapshot, fresh: bool) -> _NodeCache:
         cached = self._nodes.get(snap.instance)
         if cached is None or cached.snap is not snap or cached.fresh != fresh:
-            frags = fragments(node_families(snap, self.sources, include_data=fresh))
-            cached = self._nodes[snap.instance] = _NodeCache(snap, fresh, frags)
+            if len(self._layouts) > 1000:  # bounded whatever the nodes report
+                self._layouts.clear()
+            families = node_families(snap, self.sources, include_data=fresh)
+            packed = pack(fragments(families), self._layouts)
+            cached = self._nodes[snap.instance] = _NodeCache(snap, fresh, packed)
         return cached
 
     def _global(self) -> list[Fragment]:
@@ -205,25 +272,30 @@ class Renderer:
         key = (store.generation, tuple(i for i in exported if fresh[i]))
         if key == self._key:
             return
+        # The previous body goes first: a thousand nodes' old and new fragments at once
+        # would double the memory that rendering needs.
+        self._key, self._parts, self._bodies = None, [], {}
         for gone in self._nodes.keys() - nodes.keys():
             del self._nodes[gone]
-        frags: list[Fragment] = []
+        parts: list[Packed] = []
         for instance in exported:
             cached = self._nodes.get(instance)
             current = cached is not None and cached.snap is nodes[instance]
-            frags.extend(self._node(nodes[instance], fresh[instance]).fragments)
+            parts.append(self._node(nodes[instance], fresh[instance]).packed)
             if not current:
                 yield
-        frags.extend(fragments(group_families(store.groups, nodes.values())))
-        frags.extend(self._global())
-        self._key, self._frags, self._bodies, self._built_at = key, frags, {}, started
+        extra = fragments(group_families(store.groups, nodes.values()))
+        parts.append(pack(extra + self._global()))
+        self._key, self._parts, self._built_at = key, parts, started
 
-    def _plain(self, openmetrics: bool) -> bytes:
+    def _plain_steps(self, openmetrics: bool, out: list[bytes]) -> Iterator[None]:
         plain = self._bodies.get((openmetrics, False))
         if plain is None:
-            plain = join(self._frags, openmetrics)
+            buffer = bytearray()
+            yield from join_steps(self._parts, openmetrics, buffer)
+            plain = bytes(buffer)
             self.renders += 1
-        return plain
+        out.append(plain)
 
     def _keep(self, openmetrics: bool, compress: bool, body: bytes) -> bytes:
         # The plain body of a thousand nodes is tens of MB: kept only when asked for.
@@ -239,8 +311,10 @@ class Renderer:
             pass
         body = self._bodies.get((openmetrics, compress))
         if body is None:
-            plain = self._plain(openmetrics)
-            body = gzip_body(plain) if compress else plain
+            out: list[bytes] = []
+            for _ in self._plain_steps(openmetrics, out):
+                pass
+            body = gzip_body(out[0]) if compress else out[0]
             body = self._keep(openmetrics, compress, body)
         return body
 
@@ -256,8 +330,12 @@ class Renderer:
                     mark = time.perf_counter()
             body = self._bodies.get((openmetrics, compress))
             if body is None:
-                plain = self._plain(openmetrics)
-                body = await asyncio.to_thread(gzip_body, plain) if compress else plain
+                out: list[bytes] = []
+                for _ in self._plain_steps(openmetrics, out):
+                    if time.perf_counter() - mark > _SLICE:
+                        await asyncio.sleep(0)
+                        mark = time.perf_counter()
+                body = await asyncio.to_thread(gzip_body, out[0]) if compress else out[0]
                 body = self._keep(openmetrics, compress, body)
             return body
 
@@ -274,7 +352,7 @@ class Renderer:
         if body is None:
             body = cached.scrape.get((openmetrics, False))
             if body is None:
-                body = without_instance(join(cached.fragments, openmetrics), instance)
+                body = without_instance(join_packed([cached.packed], openmetrics), instance)
             if compress:
                 body = gzip_body(body)
             # Only what was asked for is kept: Prometheus asks for gzip, and a thousand

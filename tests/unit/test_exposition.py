@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterable
+from typing import Any
 
 import pytest
 from prometheus_client.metrics_core import Metric
@@ -13,7 +14,7 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 from prometheus_client.samples import Sample
 
-from exporter.exposition import Renderer, fragments, join
+from exporter.exposition import Renderer, fragments, join, join_packed, pack
 from exporter.metrics.model import FamilyBuilder
 from exporter.metrics.names import MetricDef
 from exporter.metrics.node import node_families
@@ -191,3 +192,16 @@ def test_renderer_drops_data_of_stale_nodes() -> None:
     text = Renderer(store, ALL).render().decode()
     assert "redis_up{" in text
     assert "redis_memory_used_bytes" not in text
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+def test_packed_nodes_join_to_the_same_body_as_their_fragments(openmetrics: bool) -> None:
+    per_node = [
+        fragments(node_families(snapshot(flavor, role), ALL, include_data=True))
+        for flavor, role in CASES
+    ]
+    layouts: dict[Any, Any] = {}
+    packed = [pack(frags, layouts) for frags in per_node]
+    expected = join([f for frags in per_node for f in frags], openmetrics)
+    assert join_packed(packed, openmetrics) == expected
+    assert len(layouts) <= len(CASES)
