@@ -45,7 +45,7 @@ def test_every_make_target_in_the_readme_exists() -> None:
     targets = {c.split()[1] for c in _commands() if c.startswith("make ")}
     targets |= set(re.findall(r"`make (\w+)`", README))
     makefile = (ROOT / "Makefile").read_text()
-    assert targets == {"demo", "failover", "test", "lint"}
+    assert targets == {"demo", "failover", "test", "lint", "bench"}
     for target in targets:
         assert re.search(rf"^{target}:", makefile, flags=re.M), target
 
