@@ -57,6 +57,8 @@ def test_a_frozen_node_goes_down_while_the_others_keep_their_cadence(
     args = []
     for server in servers:
         args += ["--redis-addr", server.address]
+    # Every poll's timestamp must reach /metrics: no coalescing of bodies here.
+    args += ["--metrics-min-age", "0"]
     exporter = run_exporter(*args, "--poll-interval", str(interval), "--poll-timeout", str(timeout))
     frozen, healthy = servers[0], servers[1:]
     wait_until(
@@ -206,6 +208,8 @@ def test_a_node_that_comes_back_is_up_within_one_interval_and_the_timeout(
         str(interval),
         "--poll-timeout",
         str(timeout),
+        "--metrics-min-age",
+        "0",
     )
     exporter.wait_up(node.address)
     node.stop()
