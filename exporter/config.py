@@ -9,7 +9,7 @@ message. Password files are read once, here, when the settings are loaded.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_origin
@@ -395,28 +395,13 @@ class Settings(BaseSettings):
     @field_validator("redis_addr", "sentinel_addr")
     @classmethod
     def _addresses(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        problems = []
-        for item in value:
-            try:
-                parse_address(item, ADDRESS_PORTS[str(info.field_name)])
-            except AddressError as exc:
-                problems.append(str(exc))
-        if problems:
-            raise ValueError("\n".join(problems))
-        return value
+        port = ADDRESS_PORTS[str(info.field_name)]
+        return _each_parses(value, lambda item: parse_address(item, port))
 
     @field_validator("scrape_allow")
     @classmethod
     def _patterns(cls, value: list[str]) -> list[str]:
-        problems = []
-        for item in value:
-            try:
-                parse_target_pattern(item)
-            except AddressError as exc:
-                problems.append(str(exc))
-        if problems:
-            raise ValueError("\n".join(problems))
-        return value
+        return _each_parses(value, parse_target_pattern)
 
     @field_validator("total_shards")
     @classmethod
@@ -534,6 +519,19 @@ class Settings(BaseSettings):
         out["resolved_data_targets"] = [t.address.redacted() for t in self.data_targets()]
         out["resolved_sentinel_targets"] = [t.address.redacted() for t in self.sentinel_targets()]
         return out
+
+
+def _each_parses(value: list[str], parse: Callable[[str], object]) -> list[str]:
+    """`value` unchanged when every item parses; else one problem line per item that does not."""
+    problems = []
+    for item in value:
+        try:
+            parse(item)
+        except AddressError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ValueError("\n".join(problems))
+    return value
 
 
 def _option_of(info: FieldInfo) -> Option:

@@ -74,23 +74,7 @@ def _header(name: str, mtype: str, help_text: str, openmetrics: bool) -> bytes:
 
 def join(all_fragments: Iterable[Fragment], openmetrics: bool) -> bytes:
     """One body: each family's header once, then its lines from every fragment, by name."""
-    merged: dict[str, list[bytes]] = {}
-    first: dict[str, Fragment] = {}
-    for frag in all_fragments:
-        chunks = merged.get(frag.name)
-        if chunks is None:
-            merged[frag.name] = [frag.lines]
-            first[frag.name] = frag
-        else:
-            chunks.append(frag.lines)
-    out = []
-    for name in sorted(merged):
-        head = first[name]
-        out.append(_header(name, head.type, head.help, openmetrics))
-        out.extend(merged[name])
-    if openmetrics:
-        out.append(b"# EOF\n")
-    return b"".join(out)
+    return join_packed([pack(all_fragments)], openmetrics)
 
 
 @dataclass(frozen=True, slots=True)
