@@ -11,15 +11,16 @@ ARGS ?=
 PORT ?= 9121
 LINTED := exporter tests tools bench dashboards
 
-.PHONY: demo test lint failover servers test-servers deps clean bench
+.PHONY: demo test test-pythons lint failover servers test-servers deps clean bench
 
 deps: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Installed within constraints.txt, the image's pins, so the suite tests what the image ships.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || { echo "deps: creating the virtualenv $(VENV)"; $(PYTHON) -m venv $(VENV); }
 	@echo "deps: installing the Python dependencies into $(VENV) (takes a while the first time)"
-	$(PY) -m pip install --disable-pip-version-check --progress-bar on --upgrade pip
-	$(PY) -m pip install --disable-pip-version-check --progress-bar on -e '.[dev]'
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on -c constraints.txt --upgrade pip
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on -c constraints.txt -e '.[dev]'
 	touch $@
 
 # redis-server and redis-sentinel, for the demo and the suite.
@@ -40,6 +41,11 @@ failover: deps
 test: deps test-servers
 	$(PY) -m pytest $(ARGS)
 
+# The unit suite on the other Pythons the classifiers claim (3.12, 3.13), where the machine
+# has them; each in its own .venv-X.Y.
+test-pythons: deps
+	@bash tools/test-pythons $(PY)
+
 # Benchmarks beside redis_exporter (Debian's prometheus-redis-exporter); never pass/fail. Without
 # it (not root, or apt cannot install it) the bench measures our exporter alone.
 # `make bench ARGS="--quick"` is a short smoke run; results go to bench/results.json.
@@ -55,4 +61,4 @@ lint: deps
 	$(VENV)/bin/hadolint Dockerfile
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .venv-3.* .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -43,11 +43,19 @@ def _check_config(args: list[str], env: dict[str, str]) -> None:
 
 def test_every_make_target_in_the_readme_exists() -> None:
     targets = {c.split()[1] for c in _commands() if c.startswith("make ")}
-    targets |= set(re.findall(r"`make (\w+)`", README))
+    targets |= set(re.findall(r"`make ([\w-]+)", README))
     makefile = (ROOT / "Makefile").read_text()
-    assert targets == {"demo", "failover", "test", "lint", "bench"}
+    assert targets == {"demo", "failover", "test", "test-pythons", "lint", "bench"}
     for target in targets:
         assert re.search(rf"^{target}:", makefile, flags=re.M), target
+
+
+def test_ci_runs_the_readme_commands_on_the_system_python() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    commands = [line.strip() for line in ci.splitlines() if line.strip().startswith("make ")]
+    assert commands == ["make lint", "make test", "make test-pythons"]
+    assert "`make test PYTHON=/usr/bin/python3`" in README
+    assert "export PYTHON=/usr/bin/python3" in ci
 
 
 def test_readme_settings_table_is_made_from_the_declaration() -> None:
