@@ -21,7 +21,7 @@ WORKDIR /src
 # Only what the package is built from: a file missing here fails the build rather than
 # shipping a package without it.
 COPY constraints.txt pyproject.toml README.md LICENSE ./
-COPY exporter/ exporter/
+COPY redis_ha_exporter/ redis_ha_exporter/
 
 # constraints.txt pins every runtime dependency, the builder's pip and the build backend, so
 # the same sources give the same packages. The venv has no pip or setuptools of its own (the

@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 ARGS ?=
 # The listen port of the demo that `make failover` acts on (the demo's default).
 PORT ?= 9121
-LINTED := exporter tests tools bench dashboards
+LINTED := redis_ha_exporter tests tools bench dashboards
 
 .PHONY: demo test test-pythons lint failover servers test-servers deps clean bench
 
@@ -57,7 +57,7 @@ bench: deps test-servers
 lint: deps
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
-	$(VENV)/bin/mypy exporter tests tools dashboards
+	$(VENV)/bin/mypy redis_ha_exporter tests tools dashboards
 	$(VENV)/bin/hadolint Dockerfile
 
 clean:

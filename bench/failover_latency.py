@@ -99,7 +99,7 @@ def main() -> int:
                 [
                     sys.executable,
                     "-m",
-                    "exporter",
+                    "redis_ha_exporter",
                     "--sentinel-addr",
                     topo.sentinels[0].address,
                     "--listen-address",

@@ -44,7 +44,7 @@ def main() -> int:
             [
                 sys.executable,
                 "-m",
-                "exporter",
+                "redis_ha_exporter",
                 *sentinels,
                 "--listen-address",
                 f"127.0.0.1:{port}",

@@ -48,23 +48,26 @@ class Exporter:
 def freeze_exporter(dest: Path) -> dict[str, str]:
     """Copy the exporter package to `dest`, from where every exporter of this run starts, so a
     run measures one version even while the checkout changes; what was copied."""
-    source = Path(__file__).resolve().parents[1] / "exporter"
-    shutil.copytree(source, dest / "exporter", ignore=shutil.ignore_patterns("__pycache__"))
+    source = Path(__file__).resolve().parents[1] / "redis_ha_exporter"
+    shutil.copytree(
+        source, dest / "redis_ha_exporter", ignore=shutil.ignore_patterns("__pycache__")
+    )
     digest = hashlib.sha256()
-    for path in sorted((dest / "exporter").rglob("*.py")):
+    for path in sorted((dest / "redis_ha_exporter").rglob("*.py")):
         digest.update(path.relative_to(dest).as_posix().encode() + b"\0" + path.read_bytes())
     # Read-only: no index refresh, no locks (someone may be working in this checkout).
     git = ["git", "--no-optional-locks", "-C", str(source.parent)]
     head = _first_line([*git, "rev-parse", "--short", "HEAD"])
-    dirty = bool(_first_line([*git, "status", "--porcelain", "--", "exporter"]))
+    dirty = bool(_first_line([*git, "status", "--porcelain", "--", "redis_ha_exporter"]))
     commit = head + (" with uncommitted changes" if dirty else "")
     return {"commit": commit, "sha256": digest.hexdigest()}
 
 
 def start_ours(args: Sequence[str], password: str, log: Path, code: Path) -> Exporter:
-    """`python -m exporter` from `code`, the directory holding the package (freeze_exporter)."""
+    """`python -m redis_ha_exporter` from `code`, the directory holding the package
+    (freeze_exporter)."""
     port = free_port()
-    argv = [sys.executable, "-m", "exporter", *args, "--listen-address", f"{HOST}:{port}"]
+    argv = [sys.executable, "-m", "redis_ha_exporter", *args, "--listen-address", f"{HOST}:{port}"]
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             [*argv, "--log-level", "warning"],

@@ -45,7 +45,7 @@ def _lower(items: Any) -> dict[str, str]:
 
 
 class ExporterProcess:
-    """`python -m exporter` with the given arguments, on a free loopback port."""
+    """`python -m redis_ha_exporter` with the given arguments, on a free loopback port."""
 
     def __init__(self, args: list[str], env: dict[str, str], workdir: Path) -> None:
         self.port = free_port()
@@ -56,7 +56,7 @@ class ExporterProcess:
         self.args = [
             sys.executable,
             "-m",
-            "exporter",
+            "redis_ha_exporter",
             *args,
             "--listen-address",
             f"127.0.0.1:{self.port}",

@@ -1,5 +1,5 @@
 """Every metric name the exporter can emit, for checking what dashboards and rules reference:
-the compatibility floor's names plus every name declared in exporter/metrics/names.py, with
+the compatibility floor's names plus every name declared in redis_ha_exporter/metrics/names.py, with
 the sample suffixes of summaries and the runtime collectors' series."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from functools import cache
 
-from exporter.metrics import names as n
+from redis_ha_exporter.metrics import names as n
 from tests.conftest import ROOT
 
 RUNTIME_PREFIXES = ("process_", "python_")

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from exporter.cli import (
+from redis_ha_exporter.cli import (
     add_setting_flags,
     bind,
     secrets_of,
@@ -30,7 +30,7 @@ from exporter.cli import (
     setup_logging,
     warn_about_visible_secrets,
 )
-from exporter.config import ConfigError, load_settings, split_listen_address
+from redis_ha_exporter.config import ConfigError, load_settings, split_listen_address
 from tests.topology import Flavor, Topology, available_flavors
 
 # A demo answers at once; a test run wants fast polls rather than Prometheus-like ones.

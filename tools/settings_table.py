@@ -1,4 +1,4 @@
-"""The README's table of settings, made from their declaration in exporter/config.py.
+"""The README's table of settings, made from their declaration in redis_ha_exporter/config.py.
 
 .venv/bin/python -m tools.settings_table           # print the table
 .venv/bin/python -m tools.settings_table --write   # replace the table in README.md
@@ -10,7 +10,7 @@ import re
 import sys
 from pathlib import Path
 
-from exporter.config import OPTIONS, Settings, is_repeatable, shown_default
+from redis_ha_exporter.config import OPTIONS, Settings, is_repeatable, shown_default
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 HEADER = "| flag | environment | default | meaning |\n|---|---|---|---|\n"

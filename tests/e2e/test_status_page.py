@@ -17,8 +17,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from exporter.landing import render_landing, render_main
-from exporter.status import status
+from redis_ha_exporter.landing import render_landing, render_main
+from redis_ha_exporter.status import status
 from tests.conftest import FLAVORS, ROOT, wait_until
 from tests.topology import Topology
 from tests.unit.test_landing import NOW, big_store, lost_master_store

@@ -17,7 +17,7 @@ from tests.topology import Topology
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "exporter", "check-config", *args],
+        [sys.executable, "-m", "redis_ha_exporter", "check-config", *args],
         env={"PATH": "/usr/bin:/bin", **(env or {})},
         capture_output=True,
         text=True,
@@ -146,7 +146,7 @@ def test_taken_listen_port_exits_1_at_once_naming_the_address(tmp_path: Path) ->
             [
                 sys.executable,
                 "-m",
-                "exporter",
+                "redis_ha_exporter",
                 "--sentinel-addr",
                 topology.sentinels[0].address,
                 "--listen-address",

@@ -22,7 +22,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-import exporter
+import redis_ha_exporter
 from tests.conftest import ROOT, wait_until
 from tests.dockerfile import DockerIgnore, Stage, parse
 from tests.topology import free_port
@@ -78,7 +78,7 @@ def test_dockerfile_builds_a_pinned_non_root_image_without_build_tools() -> None
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert labels["org.opencontainers.image.licenses"] == project["license"]
     assert labels["org.opencontainers.image.version"] == "${VERSION}"
-    assert final.pairs("ARG")["VERSION"] == exporter.__version__
+    assert final.pairs("ARG")["VERSION"] == redis_ha_exporter.__version__
 
     # The final stage only takes the builder's venv: nothing is fetched or compiled there.
     assert [c.args for c in final.all("COPY")] == [f"--from=builder {VENV} {VENV}"]
@@ -191,7 +191,7 @@ def test_image_build_steps_install_an_exporter_that_serves_health(tmp_path: Path
 
     # Everything installed is pinned, at the pinned version: nothing floats in the image.
     installed = _installed(venv)
-    assert installed.pop("redis-ha-exporter") == exporter.__version__
+    assert installed.pop("redis-ha-exporter") == redis_ha_exporter.__version__
     runtime = {name: v for name, v in _pins().items() if name not in ("pip", "setuptools")}
     assert installed == runtime
     assert not (venv / "bin" / "pip").exists(), "the image's venv should carry no pip"

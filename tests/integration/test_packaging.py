@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import exporter
+import redis_ha_exporter
 from tests.conftest import ROOT
 
 # Made by tools and tests, never part of a checkout.
@@ -74,9 +74,9 @@ def test_wheel_and_sdist_pass_twine_check_strict(dists: Dists) -> None:
 def test_wheel_holds_the_package_and_its_metadata_only(dists: Dists) -> None:
     with zipfile.ZipFile(dists.wheel) as wheel:
         names = set(wheel.namelist())
-    package = {p.relative_to(ROOT).as_posix() for p in (ROOT / "exporter").rglob("*.py")}
-    package.add("exporter/py.typed")
-    dist_info = f"redis_ha_exporter-{exporter.__version__}.dist-info"
+    package = {p.relative_to(ROOT).as_posix() for p in (ROOT / "redis_ha_exporter").rglob("*.py")}
+    package.add("redis_ha_exporter/py.typed")
+    dist_info = f"redis_ha_exporter-{redis_ha_exporter.__version__}.dist-info"
     assert {n for n in names if not n.startswith(f"{dist_info}/")} == package
     assert {n.removeprefix(f"{dist_info}/") for n in names if n.startswith(dist_info)} == {
         "METADATA",
@@ -89,13 +89,13 @@ def test_wheel_holds_the_package_and_its_metadata_only(dists: Dists) -> None:
 
 
 def test_wheel_metadata_has_the_package_version_license_and_urls(dists: Dists) -> None:
-    dist_info = f"redis_ha_exporter-{exporter.__version__}.dist-info"
+    dist_info = f"redis_ha_exporter-{redis_ha_exporter.__version__}.dist-info"
     with zipfile.ZipFile(dists.wheel) as wheel:
         metadata = email.message_from_bytes(wheel.read(f"{dist_info}/METADATA"))
         license_text = wheel.read(f"{dist_info}/licenses/LICENSE").decode()
         entry_points = wheel.read(f"{dist_info}/entry_points.txt").decode()
     assert metadata["Name"] == "redis-ha-exporter"
-    assert metadata["Version"] == exporter.__version__
+    assert metadata["Version"] == redis_ha_exporter.__version__
     assert metadata["License-Expression"] == "Apache-2.0"
     assert metadata.get_all("License-File") == ["LICENSE"]
     assert license_text == (ROOT / "LICENSE").read_text()
@@ -104,14 +104,14 @@ def test_wheel_metadata_has_the_package_version_license_and_urls(dists: Dists) -
     urls = dict(u.split(", ", 1) for u in metadata.get_all("Project-URL", []))
     assert set(urls) == {"Homepage", "Source", "Issues", "Changelog"}
     assert all(u.startswith("https://github.com/redis-ha-exporter/") for u in urls.values())
-    assert "redis-ha-exporter = exporter.cli:main" in entry_points
+    assert "redis-ha-exporter = redis_ha_exporter.cli:main" in entry_points
 
 
 def test_sdist_holds_license_readme_changelog_and_no_virtualenv(dists: Dists) -> None:
-    top = f"redis_ha_exporter-{exporter.__version__}"
+    top = f"redis_ha_exporter-{redis_ha_exporter.__version__}"
     with tarfile.open(dists.sdist) as sdist:
         names = {n.removeprefix(f"{top}/") for n in sdist.getnames()}
     for required in ("LICENSE", "README.md", "CHANGELOG.md", "pyproject.toml", "PKG-INFO"):
         assert required in names, required
-    assert "exporter/py.typed" in names
+    assert "redis_ha_exporter/py.typed" in names
     assert not {n for n in names if n.split("/")[0] in (".venv", ".git", "tests", "build")}

@@ -94,7 +94,7 @@ def test_readme_yaml_example_is_valid_configuration(tmp_path: Path) -> None:
     config = tmp_path / "exporter.yaml"
     config.write_text(example.replace("/run/secrets/cache-password", str(secret)))
     result = subprocess.run(
-        [sys.executable, "-m", "exporter", "check-config", "--config-file", str(config)],
+        [sys.executable, "-m", "redis_ha_exporter", "check-config", "--config-file", str(config)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -62,7 +62,7 @@ def test_password_never_appears_in_metrics_page_logs_or_argv(
     shown = _everything_shown(exporter)
     assert SECRET not in shown
     check = subprocess.run(
-        [sys.executable, "-m", "exporter", "check-config", *args],
+        [sys.executable, "-m", "redis_ha_exporter", "check-config", *args],
         env={"PATH": "/usr/bin:/bin", **env},
         capture_output=True,
         text=True,

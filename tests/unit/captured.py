@@ -12,11 +12,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from exporter import sources
-from exporter.exposition import fragments, join
-from exporter.metrics.node import node_families
-from exporter.replies import decode, dict_list
-from exporter.snapshot import (
+from redis_ha_exporter import sources
+from redis_ha_exporter.exposition import fragments, join
+from redis_ha_exporter.metrics.node import node_families
+from redis_ha_exporter.replies import decode, dict_list
+from redis_ha_exporter.snapshot import (
     ConfigRecord,
     InfoRecord,
     LatencyRecord,
@@ -25,10 +25,10 @@ from exporter.snapshot import (
     SentinelRecord,
     SlowlogRecord,
 )
-from exporter.sources.config import parse_config
-from exporter.sources.info import parse_info
-from exporter.sources.latency import parse_latency
-from exporter.sources.slowlog import advance, parse_entries
+from redis_ha_exporter.sources.config import parse_config
+from redis_ha_exporter.sources.info import parse_info
+from redis_ha_exporter.sources.latency import parse_latency
+from redis_ha_exporter.sources.slowlog import advance, parse_entries
 from tests.promtext import Series, parse_series
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from exporter.config import OPTIONS
+from redis_ha_exporter.config import OPTIONS
 
 
 @pytest.fixture(autouse=True)

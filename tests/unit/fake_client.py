@@ -13,7 +13,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from exporter.sources.base import Command, Reply
+from redis_ha_exporter.sources.base import Command, Reply
 from tests.unit.captured import FIXTURES, load_json, wire
 
 Answer = Callable[[Command], Reply]

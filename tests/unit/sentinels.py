@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from exporter.snapshot import InfoRecord, NodeSnapshot, SentinelGroupView, SentinelRecord
+from redis_ha_exporter.snapshot import InfoRecord, NodeSnapshot, SentinelGroupView, SentinelRecord
 
 
 def _entry(address: str, flags: str, runid: str = "") -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""exporter.address: target URLs in every accepted form, and credentials never shown."""
+"""redis_ha_exporter.address: target URLs in every accepted form, and credentials never shown."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from exporter.address import (
+from redis_ha_exporter.address import (
     DEFAULT_PORT,
     DEFAULT_SENTINEL_PORT,
     AddressError,

@@ -1,5 +1,5 @@
-"""exporter.cli: flags made from the settings' declaration, warnings about secrets in flags,
-and a taken listen port reported at once."""
+"""redis_ha_exporter.cli: flags made from the settings' declaration, warnings about secrets in
+flags, and a taken listen port reported at once."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from exporter.cli import EXIT_CONFIG, EXIT_FAILURE, _parser, _Server, bind, main, serve
-from exporter.config import OPTIONS, Settings, load_settings
+from redis_ha_exporter.cli import EXIT_CONFIG, EXIT_FAILURE, _parser, _Server, bind, main, serve
+from redis_ha_exporter.config import OPTIONS, Settings, load_settings
 
 SECRET = "Pa55-w0rd-XYZ"
 
@@ -136,7 +136,7 @@ def test_serve_on_a_taken_port_fails_before_starting_anything(
         taken.listen()
         port = taken.getsockname()[1]
         settings = load_settings({"listen_address": f"127.0.0.1:{port}"})
-        with caplog.at_level(logging.INFO, logger="exporter"):
+        with caplog.at_level(logging.INFO, logger="redis_ha_exporter"):
             assert serve(settings) == EXIT_FAILURE
     assert [r.getMessage() for r in caplog.records] == [
         f"cannot listen on 127.0.0.1:{port}: address already in use"
@@ -145,7 +145,7 @@ def test_serve_on_a_taken_port_fails_before_starting_anything(
 
 def test_the_server_waits_for_its_exit_signal_without_ticking() -> None:
     # The main loop is one await on an event: nothing wakes it until handle_exit.
-    server = _Server(uvicorn.Config(app="exporter.web:create_app"))
+    server = _Server(uvicorn.Config(app="redis_ha_exporter.web:create_app"))
 
     async def run() -> float:
         loop = asyncio.get_running_loop()
@@ -160,6 +160,6 @@ def test_the_server_waits_for_its_exit_signal_without_ticking() -> None:
 
 
 def test_a_signal_during_start_up_ends_the_main_loop_at_once() -> None:
-    server = _Server(uvicorn.Config(app="exporter.web:create_app"))
+    server = _Server(uvicorn.Config(app="redis_ha_exporter.web:create_app"))
     server.handle_exit(signal.SIGTERM, None)
     asyncio.run(asyncio.wait_for(server.main_loop(), 1))

@@ -1,4 +1,5 @@
-"""exporter.config: precedence flag > env > YAML > default, and errors that name their source."""
+"""redis_ha_exporter.config: precedence flag > env > YAML > default, and errors that name their
+source."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from exporter.config import OPTIONS, ConfigError, Settings, load_settings
+from redis_ha_exporter.config import OPTIONS, ConfigError, Settings, load_settings
 
 SECRET = "Pa55-w0rd-XYZ"
 

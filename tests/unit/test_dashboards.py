@@ -17,7 +17,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 
 from dashboards import generate
 from dashboards.queries import DIR, Expression, expressions, load, panels, to_promql
-from exporter.metrics import names as n
+from redis_ha_exporter.metrics import names as n
 from tests.conftest import ROOT
 from tests.metricnames import is_emitted
 

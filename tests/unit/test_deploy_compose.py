@@ -535,7 +535,7 @@ def _check_config(args: list[str], env: Mapping[str, str]) -> dict[str, Any]:
     """`redis-ha-exporter check-config`: the configuration the container would run with."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("REDIS")}
     result = subprocess.run(
-        [sys.executable, "-m", "exporter", "check-config", *args],
+        [sys.executable, "-m", "redis_ha_exporter", "check-config", *args],
         env={**clean, **env},
         capture_output=True,
         text=True,

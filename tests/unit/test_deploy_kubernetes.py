@@ -21,7 +21,7 @@ import pydantic
 import pytest
 import yaml
 
-from exporter import __version__
+from redis_ha_exporter import __version__
 from tests.conftest import ROOT
 from tools import prometheusrule
 
@@ -448,7 +448,7 @@ def check_config(
     assert "command" not in spec, "the image's ENTRYPOINT is redis-ha-exporter"
     args = [expand(arg, env) for arg in spec.get("args", [])]
     return subprocess.run(
-        [sys.executable, "-m", "exporter", *args, "check-config"],
+        [sys.executable, "-m", "redis_ha_exporter", *args, "check-config"],
         env={"PATH": os.environ.get("PATH", ""), **env},
         capture_output=True,
         text=True,

@@ -1,5 +1,5 @@
-"""exporter.discovery: the node set derived from Sentinel replies, each shard's share of it,
-and failover counting."""
+"""redis_ha_exporter.discovery: the node set derived from Sentinel replies, each shard's share of
+it, and failover counting."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from exporter.address import parse_address
-from exporter.config import Credentials, Target
-from exporter.discovery import (
+from redis_ha_exporter.address import parse_address
+from redis_ha_exporter.config import Credentials, Target
+from redis_ha_exporter.discovery import (
     NodeSpec,
     Shard,
     Topology,
@@ -26,7 +26,7 @@ from exporter.discovery import (
     share,
     track_failovers,
 )
-from exporter.snapshot import Failover, GroupState, NodeSnapshot, SentinelGroupView
+from redis_ha_exporter.snapshot import Failover, GroupState, NodeSnapshot, SentinelGroupView
 from tests.unit.sentinels import data_node, sentinel, view
 
 DATA = Credentials("app", SecretStr("data-pw"))
@@ -427,7 +427,7 @@ def test_the_failover_log_names_the_new_master(caplog: pytest.LogCaptureFixture)
         sentinel("10.0.0.10:26379", leader(epoch=1)),
         sentinel("10.0.0.11:26379", view(master="10.0.0.2:6379", epoch=1)),
     ]
-    with caplog.at_level(logging.INFO, logger="exporter.discovery"):
+    with caplog.at_level(logging.INFO, logger="redis_ha_exporter.discovery"):
         track_failovers(groups, snaps, now=2.0)
     (line,) = [r.getMessage() for r in caplog.records if "failover" in r.getMessage()]
     assert "master is now 10.0.0.2:6379" in line

@@ -1,4 +1,5 @@
-"""exporter.exposition: text and OpenMetrics rendering, parsed back with prometheus_client."""
+"""redis_ha_exporter.exposition: text and OpenMetrics rendering, parsed back with
+prometheus_client."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 from prometheus_client.samples import Sample
 
-from exporter.exposition import Renderer, fragments, join, join_packed, pack
-from exporter.metrics.model import FamilyBuilder
-from exporter.metrics.names import MetricDef
-from exporter.metrics.node import node_families
-from exporter.sources import ALL
-from exporter.store import Store
+from redis_ha_exporter.exposition import Renderer, fragments, join, join_packed, pack
+from redis_ha_exporter.metrics.model import FamilyBuilder
+from redis_ha_exporter.metrics.names import MetricDef
+from redis_ha_exporter.metrics.node import node_families
+from redis_ha_exporter.sources import ALL
+from redis_ha_exporter.store import Store
 from tests.unit.captured import FLAVORS, render, snapshot, types
 
 CASES = [(flavor, role) for flavor in FLAVORS for role in ("master", "replica", "sentinel")]

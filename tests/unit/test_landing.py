@@ -1,4 +1,4 @@
-"""exporter.landing: the status page as first served, complete without JavaScript; escaped;
+"""redis_ha_exporter.landing: the status page as first served, complete without JavaScript; escaped;
 compact at 100 nodes in 10 groups."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import re
 from dataclasses import replace
 from html.parser import HTMLParser
 
-from exporter.landing import render_landing
-from exporter.snapshot import Failover, GroupState, InfoRecord, NodeSnapshot
-from exporter.store import Store
+from redis_ha_exporter.landing import render_landing
+from redis_ha_exporter.snapshot import Failover, GroupState, InfoRecord, NodeSnapshot
+from redis_ha_exporter.store import Store
 from tests.unit import captured
 from tests.unit.sentinels import sentinel, view
 

@@ -1,5 +1,5 @@
-"""The package's dependencies point one way, in the order the README's Development section
-lists the modules, and the pure layers load no Redis client."""
+"""The package's dependencies point one way, in the order the README's Development section lists the
+modules, and the pure layers load no Redis client."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-PACKAGE = ROOT / "exporter"
+PACKAGE = ROOT / "redis_ha_exporter"
 
 
 def _layers() -> list[str]:
@@ -27,20 +27,21 @@ def _top(path: Path) -> str:
 
 
 def _imports(path: Path) -> set[str]:
-    """The exporter modules a file imports, by top-level name (`exporter.sources.x` -> sources)."""
+    """The package modules a file imports, by top-level name (`redis_ha_exporter.sources.x`
+    -> sources)."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module]
-            if node.module == "exporter":
-                names = [f"exporter.{alias.name}" for alias in node.names]
+            if node.module == "redis_ha_exporter":
+                names = [f"redis_ha_exporter.{alias.name}" for alias in node.names]
         elif isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         else:
             continue
         for name in names:
             parts = name.split(".")
-            if parts[0] == "exporter" and len(parts) > 1:
+            if parts[0] == "redis_ha_exporter" and len(parts) > 1:
                 found.add(parts[1])
     return found
 
@@ -75,7 +76,8 @@ def test_snapshot_and_sources_leave_io_to_the_poll() -> None:
 
 def test_importing_metrics_and_sources_loads_no_redis_client() -> None:
     code = (
-        "import sys, exporter.metrics.node, exporter.metrics.groups, exporter.sources; "
+        "import sys, redis_ha_exporter.metrics.node, redis_ha_exporter.metrics.groups, "
+        "redis_ha_exporter.sources; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'redis'))"
     )
     out = subprocess.run(

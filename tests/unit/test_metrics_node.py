@@ -1,12 +1,12 @@
-"""exporter.metrics.node: one snapshot -> self-metrics always, data only while fresh."""
+"""redis_ha_exporter.metrics.node: one snapshot -> self-metrics always, data only while fresh."""
 
 from __future__ import annotations
 
 import pytest
 
-from exporter.metrics.node import node_families
-from exporter.snapshot import NodeSnapshot, SentinelRecord, SlowlogEntry, SlowlogRecord
-from exporter.sources import ALL
+from redis_ha_exporter.metrics.node import node_families
+from redis_ha_exporter.snapshot import NodeSnapshot, SentinelRecord, SlowlogEntry, SlowlogRecord
+from redis_ha_exporter.sources import ALL
 from tests.unit.captured import (
     FLAVORS,
     GROUP,

@@ -1,4 +1,4 @@
-"""exporter.poll: what one poll sends (and in how many round trips), and what it keeps."""
+"""redis_ha_exporter.poll: what one poll sends (and in how many round trips), and what it keeps."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from redis.exceptions import NoPermissionError, ResponseError
 
-from exporter import sources
-from exporter.poll import poll
-from exporter.snapshot import (
+from redis_ha_exporter import sources
+from redis_ha_exporter.poll import poll
+from redis_ha_exporter.snapshot import (
     ConfigRecord,
     InfoRecord,
     LatencyRecord,
@@ -20,9 +20,9 @@ from exporter.snapshot import (
     SentinelRecord,
     SlowlogRecord,
 )
-from exporter.sources.base import Command, PollOptions, Reply
-from exporter.sources.config import CONFIG_PARAMS
-from exporter.sources.info import DATA_SECTIONS
+from redis_ha_exporter.sources.base import Command, PollOptions, Reply
+from redis_ha_exporter.sources.config import CONFIG_PARAMS
+from redis_ha_exporter.sources.info import DATA_SECTIONS
 from tests.unit.captured import FLAVORS, info_text, load_json, raw_fields, wire
 from tests.unit.fake_client import (
     SENTINEL_MYID,
@@ -126,7 +126,7 @@ REFUSALS = [
 def test_a_refused_source_is_logged_once_and_not_sent_again(
     caplog: pytest.LogCaptureFixture, name: str, word: str, record: type, error: Exception
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="exporter.poll")
+    caplog.set_level(logging.DEBUG, logger="redis_ha_exporter.poll")
     answer = failing(word, error)
     first = run(FakeClient(answer), known())
     assert first.refused == frozenset({name})
@@ -296,7 +296,7 @@ def test_a_slowlog_window_reaching_back_to_the_last_id_needs_no_second_round() -
 def test_a_data_node_now_answering_as_a_sentinel_becomes_one_with_nothing_refused(
     caplog: pytest.LogCaptureFixture, version: tuple[int, ...]
 ) -> None:
-    caplog.set_level(logging.INFO, logger="exporter.poll")
+    caplog.set_level(logging.INFO, logger="redis_ha_exporter.poll")
     data = stored(run(FakeClient(failing("LATENCY", unknown_command(("LATENCY",)))), known()))
     assert data.refused == frozenset({"latency"})
     before = replace(data, version=version)

@@ -1,5 +1,5 @@
-"""exporter.poller: the cadence helpers, error descriptions, and one poll with its retry and
-deadline, against a fake client (no server)."""
+"""redis_ha_exporter.poller: the cadence helpers, error descriptions, and one poll with its retry
+and deadline, against a fake client (no server)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,19 @@ from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from exporter import sources
-from exporter.address import parse_address
-from exporter.config import Credentials
-from exporter.discovery import NodeSpec
-from exporter.poller import NodePoller, PollSettings, describe_error, next_tick, phase, retry_delay
-from exporter.snapshot import NodeSnapshot
+from redis_ha_exporter import sources
+from redis_ha_exporter.address import parse_address
+from redis_ha_exporter.config import Credentials
+from redis_ha_exporter.discovery import NodeSpec
+from redis_ha_exporter.poller import (
+    NodePoller,
+    PollSettings,
+    describe_error,
+    next_tick,
+    phase,
+    retry_delay,
+)
+from redis_ha_exporter.snapshot import NodeSnapshot
 from tests.unit.captured import snapshot
 from tests.unit.fake_client import FakeClient, data_answer
 
@@ -176,7 +183,7 @@ def fake_make_client(monkeypatch: pytest.MonkeyPatch, *clients: FakeClient) -> l
         calls.append(args)
         return queue.pop(0).redis
 
-    monkeypatch.setattr("exporter.poller.make_client", make)
+    monkeypatch.setattr("redis_ha_exporter.poller.make_client", make)
     return calls
 
 
@@ -243,7 +250,7 @@ def test_a_connection_error_on_a_fresh_connection_fails_the_poll_without_a_retry
 def test_a_timed_out_poll_is_down_keeps_the_records_and_warns_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="exporter.poller")
+    caplog.set_level(logging.DEBUG, logger="redis_ha_exporter.poller")
     published: list[NodeSnapshot] = []
     prev = snapshot("redis70", "master")
     assert prev.instance == INSTANCE
@@ -278,7 +285,7 @@ def test_a_timed_out_poll_is_down_keeps_the_records_and_warns_once(
 
 
 def test_a_node_back_up_after_a_failure_logs_it(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="exporter.poller")
+    caplog.set_level(logging.INFO, logger="redis_ha_exporter.poller")
     published: list[NodeSnapshot] = []
     outcomes: list[Callable[[], FakeClient]] = [
         lambda: FakeClient(data_answer(), fail=RedisTimeoutError("Timeout reading from socket")),

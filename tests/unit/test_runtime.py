@@ -1,5 +1,5 @@
-"""exporter.runtime: snapshots and events in, pollers and watchers reconciled; no network I/O
-(pollers and event watchers are never started)."""
+"""redis_ha_exporter.runtime: snapshots and events in, pollers and watchers reconciled; no network
+I/O (pollers and event watchers are never started)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import pytest
 
-from exporter.config import OPTIONS, load_settings
-from exporter.discovery import SentinelEvents, shard_of
-from exporter.poller import NodePoller
-from exporter.runtime import Runtime, _Event, _Published
-from exporter.snapshot import NodeSnapshot, SentinelGroupView
+from redis_ha_exporter.config import OPTIONS, load_settings
+from redis_ha_exporter.discovery import SentinelEvents, shard_of
+from redis_ha_exporter.poller import NodePoller
+from redis_ha_exporter.runtime import Runtime, _Event, _Published
+from redis_ha_exporter.snapshot import NodeSnapshot, SentinelGroupView
 from tests.promtext import parse_series
 from tests.unit.sentinels import data_node, sentinel, view
 
@@ -118,7 +118,7 @@ def test_a_sentinel_snapshot_adds_pollers_for_master_replicas_and_peers() -> Non
 def test_a_replica_no_longer_listed_loses_its_poller_and_its_series(
     stopped: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="exporter.runtime")
+    caplog.set_level(logging.INFO, logger="redis_ha_exporter.runtime")
 
     async def scenario() -> None:
         runtime = discovered()
@@ -175,7 +175,7 @@ ALIAS = REPLICAS[1]  # announced without a runid; the same server as the master
 def test_a_second_name_of_one_server_is_dropped_and_logged_once(
     stopped: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="exporter.runtime")
+    caplog.set_level(logging.INFO, logger="redis_ha_exporter.runtime")
 
     async def scenario() -> None:
         runtime = discovered()
@@ -204,7 +204,7 @@ def test_a_second_name_of_one_server_is_dropped_and_logged_once(
 def test_a_dropped_second_name_stays_dropped_at_the_next_sentinel_poll(
     caplog: pytest.LogCaptureFixture, static: tuple[str, ...], canonical: str, alias: str
 ) -> None:
-    caplog.set_level(logging.INFO, logger="exporter.runtime")
+    caplog.set_level(logging.INFO, logger="redis_ha_exporter.runtime")
 
     async def scenario() -> None:
         runtime = discovered(static)
@@ -247,7 +247,7 @@ def test_a_new_settled_master_pokes_every_poller_of_the_group() -> None:
 def test_the_discovery_task_survives_an_exception_and_logs_it(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="exporter.runtime")
+    caplog.set_level(logging.INFO, logger="redis_ha_exporter.runtime")
     batches: list[list[_Published | _Event]] = []
 
     async def scenario() -> None:
@@ -332,7 +332,7 @@ def test_each_shard_polls_every_sentinel_but_exports_only_its_own_nodes_and_grou
 def test_a_shard_says_once_which_groups_and_nodes_another_shard_has(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="exporter.runtime")
+    caplog.set_level(logging.INFO, logger="redis_ha_exporter.runtime")
 
     async def scenario() -> None:
         runtime = new_runtime(shard=1, total=2)
@@ -360,7 +360,7 @@ def test_a_shard_says_once_which_groups_and_nodes_another_shard_has(
 def test_a_static_target_found_to_be_a_group_node_moves_to_the_groups_shard_for_good(
     stopped: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="exporter.runtime")
+    caplog.set_level(logging.INFO, logger="redis_ha_exporter.runtime")
     # STATIC is another name of the master, whose group hashes to the other shard.
     announced = view(master=MASTER, replicas=REPLICAS, sentinels=PEERS, runids={MASTER: "r1"})
 

@@ -1,4 +1,5 @@
-"""exporter.scrape and the renderer's `/scrape` and coalescing paths, on captured snapshots."""
+"""redis_ha_exporter.scrape and the renderer's `/scrape` and coalescing paths, on captured
+snapshots."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter import exposition
-from exporter.address import AddressError, parse_target_pattern
-from exporter.exposition import Renderer, fragments, join, without_instance
-from exporter.metrics.model import FamilyBuilder
-from exporter.metrics.names import MetricDef
-from exporter.scrape import Scraped, parse_target
-from exporter.sources import ALL
-from exporter.store import Store
+from redis_ha_exporter import exposition
+from redis_ha_exporter.address import AddressError, parse_target_pattern
+from redis_ha_exporter.exposition import Renderer, fragments, join, without_instance
+from redis_ha_exporter.metrics.model import FamilyBuilder
+from redis_ha_exporter.metrics.names import MetricDef
+from redis_ha_exporter.scrape import Scraped, parse_target
+from redis_ha_exporter.sources import ALL
+from redis_ha_exporter.store import Store
 from tests.promtext import parse_series
 from tests.unit.captured import NOW, snapshot
 

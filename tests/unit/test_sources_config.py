@@ -1,4 +1,4 @@
-"""exporter.sources.config: CONFIG GET replies and when CONFIG is read."""
+"""redis_ha_exporter.sources.config: CONFIG GET replies and when CONFIG is read."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from exporter.metrics.model import FamilyBuilder
-from exporter.snapshot import ConfigRecord, NodeSnapshot
-from exporter.sources.base import NodeView, PollOptions
-from exporter.sources.config import CONFIG_PARAMS, commands, families, parse_config
+from redis_ha_exporter.metrics.model import FamilyBuilder
+from redis_ha_exporter.snapshot import ConfigRecord, NodeSnapshot
+from redis_ha_exporter.sources.base import NodeView, PollOptions
+from redis_ha_exporter.sources.config import CONFIG_PARAMS, commands, families, parse_config
 from tests.unit.captured import FLAVORS, load_json, wire
 
 

@@ -1,4 +1,4 @@
-"""exporter.sources.info: INFO text -> sections of raw fields, and the number rules."""
+"""redis_ha_exporter.sources.info: INFO text -> sections of raw fields, and the number rules."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.replies import parse_kv_list, to_number, version_tuple
-from exporter.snapshot import InfoRecord
-from exporter.sources.info import DATA_SECTIONS, parse_info
+from redis_ha_exporter.replies import parse_kv_list, to_number, version_tuple
+from redis_ha_exporter.snapshot import InfoRecord
+from redis_ha_exporter.sources.info import DATA_SECTIONS, parse_info
 from tests.unit.captured import FLAVORS, ROLES, info_text, raw_fields
 
 

@@ -1,4 +1,4 @@
-"""exporter.sources.latency: LATENCY LATEST replies."""
+"""redis_ha_exporter.sources.latency: LATENCY LATEST replies."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from exporter.snapshot import LatencyEvent
-from exporter.sources.latency import parse_latency
+from redis_ha_exporter.snapshot import LatencyEvent
+from redis_ha_exporter.sources.latency import parse_latency
 from tests.unit.captured import FLAVORS, load_json, wire
 
 

@@ -1,4 +1,4 @@
-"""exporter.sources.sentinel: SENTINEL MASTERS / REPLICAS / SENTINELS replies as dicts."""
+"""redis_ha_exporter.sources.sentinel: SENTINEL MASTERS / REPLICAS / SENTINELS replies as dicts."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.replies import dict_list as parse_dict_list
-from exporter.replies import flat_to_dict
-from exporter.sources.sentinel import flags, is_down
+from redis_ha_exporter.replies import dict_list as parse_dict_list
+from redis_ha_exporter.replies import flat_to_dict
+from redis_ha_exporter.sources.sentinel import flags, is_down
 from tests.unit.captured import FLAVORS, GROUP, load_json, sentinel_view, wire
 
 

@@ -1,4 +1,4 @@
-"""exporter.sources.slowlog: tolerant parsing and exactly-once counting across polls."""
+"""redis_ha_exporter.sources.slowlog: tolerant parsing and exactly-once counting across polls."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.snapshot import SlowlogEntry
-from exporter.snapshot import SlowlogRecord as SlowlogTally
-from exporter.sources.slowlog import (
+from redis_ha_exporter.snapshot import SlowlogEntry
+from redis_ha_exporter.snapshot import SlowlogRecord as SlowlogTally
+from redis_ha_exporter.sources.slowlog import (
     MAX_CMD_LEN,
     advance,
     command_name,

@@ -1,4 +1,4 @@
-"""exporter.status: the document of /api/topology, from captured and built snapshots."""
+"""redis_ha_exporter.status: the document of /api/topology, from captured and built snapshots."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-import exporter.status
-from exporter.snapshot import Failover, GroupState, InfoRecord, NodeSnapshot
-from exporter.status import Status, status
-from exporter.store import Store
+import redis_ha_exporter.status
+from redis_ha_exporter.snapshot import Failover, GroupState, InfoRecord, NodeSnapshot
+from redis_ha_exporter.status import Status, status
+from redis_ha_exporter.store import Store
 from tests.conftest import ROOT
 from tests.unit import captured
 from tests.unit.sentinels import data_node, sentinel, view
@@ -195,7 +195,7 @@ def test_every_field_is_documented_in_the_readme_and_the_docstring() -> None:
     readme = (ROOT / "README.md").read_text()
     (row,) = [line for line in readme.splitlines() if line.startswith("| `/api/topology` |")]
     documented = set(re.findall(r"\w+", row))
-    docstring = exporter.status.__doc__ or ""
+    docstring = redis_ha_exporter.status.__doc__ or ""
     for key in _keys(doc):
         assert key in documented, key
         assert f'"{key}"' in docstring, key

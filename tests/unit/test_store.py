@@ -1,10 +1,10 @@
-"""exporter.store: whole-snapshot replacement, generations, freshness, readiness and the
+"""redis_ha_exporter.store: whole-snapshot replacement, generations, freshness, readiness and the
 nodes polled but not exported."""
 
 from __future__ import annotations
 
-from exporter.snapshot import GroupState, NodeSnapshot
-from exporter.store import Store
+from redis_ha_exporter.snapshot import GroupState, NodeSnapshot
+from redis_ha_exporter.store import Store
 
 
 def snap(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import OPTIONS
+from redis_ha_exporter.config import OPTIONS
 from tools import demo, failover, settings_table
 
 

@@ -1,4 +1,5 @@
-"""exporter.web: content negotiation of /metrics (OpenMetrics and gzip); /api/topology and /."""
+"""redis_ha_exporter.web: content negotiation of /metrics (OpenMetrics and gzip); /api/topology
+and /."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from email.utils import parsedate_to_datetime
 import httpx
 import pytest
 
-from exporter.snapshot import GroupState
-from exporter.store import Store
-from exporter.web import _wants_gzip, _wants_openmetrics, create_app
+from redis_ha_exporter.snapshot import GroupState
+from redis_ha_exporter.store import Store
+from redis_ha_exporter.web import _wants_gzip, _wants_openmetrics, create_app
 from tests.unit import captured
 
 PROMETHEUS_2 = (

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 
-from exporter.metrics import names as n
-from exporter.metrics.model import FamilyBuilder
-from exporter.replies import parse_kv_list, to_number
-from exporter.snapshot import InfoSections
+from redis_ha_exporter.metrics import names as n
+from redis_ha_exporter.metrics.model import FamilyBuilder
+from redis_ha_exporter.replies import parse_kv_list, to_number
+from redis_ha_exporter.snapshot import InfoSections
 
 _SPECIAL_SECTIONS = {"keyspace", "commandstats", "errorstats", "latencystats", "sentinel"}
 _SANITIZE = re.compile(r"[^a-zA-Z0-9_]")

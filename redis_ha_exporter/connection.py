@@ -18,8 +18,8 @@ from redis.driver_info import DriverInfo
 from redis.exceptions import ResponseError
 from redis.maint_notifications import MaintNotificationsConfig
 
-from exporter.address import RedisAddress
-from exporter.config import Credentials
+from redis_ha_exporter.address import RedisAddress
+from redis_ha_exporter.config import Credentials
 
 CLIENT_NAME = "redis-ha-exporter"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from exporter.snapshot import GroupState, NodeSnapshot
+from redis_ha_exporter.snapshot import GroupState, NodeSnapshot
 
 
 class StoreView(Protocol):

@@ -30,7 +30,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from exporter.address import (
+from redis_ha_exporter.address import (
     DEFAULT_PORT,
     DEFAULT_SENTINEL_PORT,
     AddressError,

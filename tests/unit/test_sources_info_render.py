@@ -1,4 +1,4 @@
-"""exporter.metrics.info: INFO fields -> redis_exporter's names, types and units.
+"""redis_ha_exporter.metrics.info: INFO fields -> redis_exporter's names, types and units.
 
 Expected values are computed here from the raw captured INFO text, never copied from it.
 """
@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.metrics.names import INFO_COUNTERS, INFO_GAUGES
-from exporter.replies import parse_kv_list
-from exporter.snapshot import ConfigRecord, InfoRecord
-from exporter.sources.info import parse_info
+from redis_ha_exporter.metrics.names import INFO_COUNTERS, INFO_GAUGES
+from redis_ha_exporter.replies import parse_kv_list
+from redis_ha_exporter.snapshot import ConfigRecord, InfoRecord
+from redis_ha_exporter.sources.info import parse_info
 from tests.unit.captured import (
     FLAVORS,
     GROUP,

@@ -14,12 +14,12 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from exporter.replies import decode, version_tuple
-from exporter.snapshot import InfoRecord, NodeKind, NodeSnapshot
-from exporter.sources.base import Command, NodeView, PollOptions, Reply, Source, is_refusal
-from exporter.sources.info import is_sentinel, parse_info
+from redis_ha_exporter.replies import decode, version_tuple
+from redis_ha_exporter.snapshot import InfoRecord, NodeKind, NodeSnapshot
+from redis_ha_exporter.sources.base import Command, NodeView, PollOptions, Reply, Source, is_refusal
+from redis_ha_exporter.sources.info import is_sentinel, parse_info
 
-log = logging.getLogger("exporter.poll")
+log = logging.getLogger("redis_ha_exporter.poll")
 
 
 @dataclass(slots=True)

@@ -18,14 +18,14 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from exporter.address import RedisAddress, parse_address
-from exporter.config import Credentials, Target
-from exporter.connection import ClientName, make_client
-from exporter.replies import decode
-from exporter.snapshot import Failover, GroupState, NodeKind, NodeSnapshot
-from exporter.sources.sentinel import flags
+from redis_ha_exporter.address import RedisAddress, parse_address
+from redis_ha_exporter.config import Credentials, Target
+from redis_ha_exporter.connection import ClientName, make_client
+from redis_ha_exporter.replies import decode
+from redis_ha_exporter.snapshot import Failover, GroupState, NodeKind, NodeSnapshot
+from redis_ha_exporter.sources.sentinel import flags
 
-log = logging.getLogger("exporter.discovery")
+log = logging.getLogger("redis_ha_exporter.discovery")
 
 HISTORY = 20  # failovers kept per group for the status page
 EVENTS = ("+switch-master", "+sdown", "-sdown", "+odown", "+failover-end", "+slave", "+sentinel")

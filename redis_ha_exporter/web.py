@@ -18,10 +18,10 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from exporter.exposition import OPENMETRICS_TYPE, TEXT_TYPE
-from exporter.landing import render_landing
-from exporter.status import status
-from exporter.store import StoreView
+from redis_ha_exporter.exposition import OPENMETRICS_TYPE, TEXT_TYPE
+from redis_ha_exporter.landing import render_landing
+from redis_ha_exporter.status import status
+from redis_ha_exporter.store import StoreView
 
 
 class Renderer(Protocol):

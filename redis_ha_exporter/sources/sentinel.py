@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from exporter.metrics import names as n
-from exporter.metrics.model import FamilyBuilder
-from exporter.replies import decode, dict_list, to_number
-from exporter.snapshot import NodeSnapshot, SentinelGroupView, SentinelRecord
-from exporter.sources.base import SENTINEL, Command, NodeView, Reply, Source
+from redis_ha_exporter.metrics import names as n
+from redis_ha_exporter.metrics.model import FamilyBuilder
+from redis_ha_exporter.replies import decode, dict_list, to_number
+from redis_ha_exporter.snapshot import NodeSnapshot, SentinelGroupView, SentinelRecord
+from redis_ha_exporter.sources.base import SENTINEL, Command, NodeView, Reply, Source
 
 _PER_GROUP = ("REPLICAS", "SENTINELS", "CKQUORUM")
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from exporter.metrics.info import add_info
-from exporter.metrics.model import FamilyBuilder
-from exporter.replies import decode, parse_kv_list, to_number
-from exporter.snapshot import ConfigRecord, InfoRecord, NodeSnapshot
-from exporter.sources.base import ANY_KIND, Command, NodeView, Reply, Source
+from redis_ha_exporter.metrics.info import add_info
+from redis_ha_exporter.metrics.model import FamilyBuilder
+from redis_ha_exporter.replies import decode, parse_kv_list, to_number
+from redis_ha_exporter.snapshot import ConfigRecord, InfoRecord, NodeSnapshot
+from redis_ha_exporter.sources.base import ANY_KIND, Command, NodeView, Reply, Source
 
 # Sections a data node is asked for in one INFO call (Redis >= 7 accepts several).
 DATA_SECTIONS = (

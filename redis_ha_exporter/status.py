@@ -27,10 +27,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TypedDict
 
-from exporter.metrics.groups import master_views
-from exporter.replies import parse_kv_list, to_int
-from exporter.snapshot import GroupState, NodeSnapshot
-from exporter.store import StoreView
+from redis_ha_exporter.metrics.groups import master_views
+from redis_ha_exporter.replies import parse_kv_list, to_int
+from redis_ha_exporter.snapshot import GroupState, NodeSnapshot
+from redis_ha_exporter.store import StoreView
 
 # "from" is a keyword, hence the functional form.
 HistoryEntry = TypedDict("HistoryEntry", {"at": float, "from": str, "to": str, "epoch": int})

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from exporter.metrics import names as n
-from exporter.metrics.model import Family, FamilyBuilder
-from exporter.snapshot import GroupState, NodeSnapshot
+from redis_ha_exporter.metrics import names as n
+from redis_ha_exporter.metrics.model import Family, FamilyBuilder
+from redis_ha_exporter.snapshot import GroupState, NodeSnapshot
 
 
 def master_views(name: str, snaps: Iterable[NodeSnapshot]) -> dict[str, str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.sources import config, info, latency, sentinel, slowlog
-from exporter.sources.base import Source
+from redis_ha_exporter.sources import config, info, latency, sentinel, slowlog
+from redis_ha_exporter.sources.base import Source
 
 ALL: tuple[Source[Any], ...] = (
     info.SOURCE,  # first: every other source parses after it and may read it

@@ -1,7 +1,7 @@
 """The protocol every data source follows: the commands it adds to a poll's pipeline, a pure
 parse of their replies into a record, and the metric families built from that record.
 
-A source never does I/O itself: `exporter.poll` sends what the sources ask for in one
+A source never does I/O itself: `redis_ha_exporter.poll` sends what the sources ask for in one
 pipelined round trip (plus a second one for sources whose `more` asks for it) and hands each
 source its own replies, so sources are unit-tested from captured replies alone.
 """
@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from exporter.metrics.model import FamilyBuilder
-from exporter.snapshot import InfoRecord, InfoSections, NodeKind, NodeSnapshot
+from redis_ha_exporter.metrics.model import FamilyBuilder
+from redis_ha_exporter.snapshot import InfoRecord, InfoSections, NodeKind, NodeSnapshot
 
 R = TypeVar("R")
 Command = tuple[str | int, ...]

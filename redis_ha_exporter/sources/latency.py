@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from exporter.metrics import names as n
-from exporter.metrics.model import FamilyBuilder
-from exporter.replies import decode, to_int
-from exporter.snapshot import LatencyEvent, LatencyRecord, NodeSnapshot
-from exporter.sources.base import DATA, Command, NodeView, Reply, Source
+from redis_ha_exporter.metrics import names as n
+from redis_ha_exporter.metrics.model import FamilyBuilder
+from redis_ha_exporter.replies import decode, to_int
+from redis_ha_exporter.snapshot import LatencyEvent, LatencyRecord, NodeSnapshot
+from redis_ha_exporter.sources.base import DATA, Command, NodeView, Reply, Source
 
 
 def parse_latency(reply: Any) -> tuple[LatencyEvent, ...]:

@@ -19,9 +19,9 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from exporter import sources
-from exporter.config import Settings
-from exporter.discovery import (
+from redis_ha_exporter import sources
+from redis_ha_exporter.config import Settings
+from redis_ha_exporter.discovery import (
     NodeSpec,
     SentinelEvents,
     Shard,
@@ -29,15 +29,15 @@ from exporter.discovery import (
     share,
     track_failovers,
 )
-from exporter.exposition import Renderer
-from exporter.poller import NodePoller, PollSettings
-from exporter.scrape import TargetScraper
-from exporter.snapshot import NodeSnapshot
-from exporter.sources.base import PollOptions
-from exporter.store import Store
-from exporter.web import create_app
+from redis_ha_exporter.exposition import Renderer
+from redis_ha_exporter.poller import NodePoller, PollSettings
+from redis_ha_exporter.scrape import TargetScraper
+from redis_ha_exporter.snapshot import NodeSnapshot
+from redis_ha_exporter.sources.base import PollOptions
+from redis_ha_exporter.store import Store
+from redis_ha_exporter.web import create_app
 
-log = logging.getLogger("exporter.runtime")
+log = logging.getLogger("redis_ha_exporter.runtime")
 
 
 @dataclass(frozen=True, slots=True)

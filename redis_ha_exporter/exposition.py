@@ -22,13 +22,13 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from exporter import __version__
-from exporter.metrics import names as n
-from exporter.metrics.groups import group_families
-from exporter.metrics.model import Family, FamilyBuilder, escape_label, format_value
-from exporter.metrics.node import FamilySource, node_families
-from exporter.snapshot import NodeSnapshot
-from exporter.store import Store
+from redis_ha_exporter import __version__
+from redis_ha_exporter.metrics import names as n
+from redis_ha_exporter.metrics.groups import group_families
+from redis_ha_exporter.metrics.model import Family, FamilyBuilder, escape_label, format_value
+from redis_ha_exporter.metrics.node import FamilySource, node_families
+from redis_ha_exporter.snapshot import NodeSnapshot
+from redis_ha_exporter.store import Store
 
 # Level 1 compresses a node's 43 kB to 7 kB in a quarter of level 5's time; the scraper is
 # usually near, and at a thousand nodes the time is what counts.

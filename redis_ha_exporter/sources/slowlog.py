@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from exporter.metrics import names as n
-from exporter.metrics.model import FamilyBuilder
-from exporter.replies import to_int
-from exporter.snapshot import NodeSnapshot, SlowlogEntry, SlowlogRecord
-from exporter.sources.base import DATA, Command, NodeView, Reply, Source
+from redis_ha_exporter.metrics import names as n
+from redis_ha_exporter.metrics.model import FamilyBuilder
+from redis_ha_exporter.replies import to_int
+from redis_ha_exporter.snapshot import NodeSnapshot, SlowlogEntry, SlowlogRecord
+from redis_ha_exporter.sources.base import DATA, Command, NodeView, Reply, Source
 
 _UNSAFE = re.compile(r"[^a-z0-9_.|:-]")
 MAX_CMD_LEN = 64

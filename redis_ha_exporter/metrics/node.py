@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from exporter.metrics import names as n
-from exporter.metrics.model import Family, FamilyBuilder
-from exporter.snapshot import NodeSnapshot
+from redis_ha_exporter.metrics import names as n
+from redis_ha_exporter.metrics.model import Family, FamilyBuilder
+from redis_ha_exporter.snapshot import NodeSnapshot
 
 
 class FamilySource(Protocol):

@@ -1,7 +1,7 @@
 """One asyncio task per node: its cadence, its persistent connection, the deadline of each
 poll and the retry after a failure; each poll's snapshot is handed to `publish`.
 
-What a poll asks and how replies become records is `exporter.poll`'s business.
+What a poll asks and how replies become records is `redis_ha_exporter.poll`'s business.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from redis.exceptions import AuthenticationError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from exporter.connection import ClientName, make_client
-from exporter.discovery import NodeSpec
-from exporter.poll import poll
-from exporter.snapshot import NodeSnapshot
-from exporter.sources.base import PollOptions, Source
+from redis_ha_exporter.connection import ClientName, make_client
+from redis_ha_exporter.discovery import NodeSpec
+from redis_ha_exporter.poll import poll
+from redis_ha_exporter.snapshot import NodeSnapshot
+from redis_ha_exporter.sources.base import PollOptions, Source
 
-log = logging.getLogger("exporter.poller")
+log = logging.getLogger("redis_ha_exporter.poller")
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from exporter.metrics import names as n
-from exporter.metrics.model import FamilyBuilder
-from exporter.replies import decode, to_number
-from exporter.snapshot import ConfigRecord, NodeSnapshot
-from exporter.sources.base import DATA, Command, NodeView, Reply, Source
+from redis_ha_exporter.metrics import names as n
+from redis_ha_exporter.metrics.model import FamilyBuilder
+from redis_ha_exporter.replies import decode, to_number
+from redis_ha_exporter.snapshot import ConfigRecord, NodeSnapshot
+from redis_ha_exporter.sources.base import DATA, Command, NodeView, Reply, Source
 
 # Never `CONFIG GET *`: it is large and includes secrets (requirepass, masterauth).
 CONFIG_PARAMS = (

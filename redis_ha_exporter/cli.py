@@ -22,9 +22,9 @@ from typing import Any
 import uvicorn
 from pydantic import SecretStr
 
-from exporter import __version__
-from exporter.address import AddressError, parse_address
-from exporter.config import (
+from redis_ha_exporter import __version__
+from redis_ha_exporter.address import AddressError, parse_address
+from redis_ha_exporter.config import (
     ADDRESS_PORTS,
     OPTIONS,
     ConfigError,
@@ -35,7 +35,7 @@ from exporter.config import (
     split_listen_address,
 )
 
-log = logging.getLogger("exporter")
+log = logging.getLogger("redis_ha_exporter")
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
 
@@ -238,7 +238,7 @@ def _keep_large_blocks_returnable() -> None:
 
 def serve(settings: Settings) -> int:
     """Serve until SIGTERM or SIGINT; the exit status for `main`."""
-    from exporter.runtime import Runtime
+    from redis_ha_exporter.runtime import Runtime
 
     # Bound before anything starts: a port in use must end the process at once, not after
     # pollers have started (uvicorn would then wait on them forever).

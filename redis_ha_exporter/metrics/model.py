@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exporter.metrics.names import MetricDef, MetricType
+from redis_ha_exporter.metrics.names import MetricDef, MetricType
 
 _INF = float("inf")
 

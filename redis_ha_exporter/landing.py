@@ -13,9 +13,9 @@ import math
 import time
 from html import escape
 
-from exporter import __version__
-from exporter.status import GroupEntry, NodeEntry, ReplicaEntry, Status, status
-from exporter.store import StoreView
+from redis_ha_exporter import __version__
+from redis_ha_exporter.status import GroupEntry, NodeEntry, ReplicaEntry, Status, status
+from redis_ha_exporter.store import StoreView
 
 REFRESH_SECONDS = 2
 _BW, _BH, _ROW = 170, 32, 40  # diagram: box width and height, row pitch

@@ -14,15 +14,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.address import AddressError, RedisAddress, TargetPattern, parse_address
-from exporter.config import Credentials
-from exporter.discovery import NodeSpec
-from exporter.exposition import Renderer, gzip_body, node_body
-from exporter.poller import NodePoller, PollSettings
-from exporter.snapshot import NodeSnapshot
-from exporter.sources.base import Source
+from redis_ha_exporter.address import AddressError, RedisAddress, TargetPattern, parse_address
+from redis_ha_exporter.config import Credentials
+from redis_ha_exporter.discovery import NodeSpec
+from redis_ha_exporter.exposition import Renderer, gzip_body, node_body
+from redis_ha_exporter.poller import NodePoller, PollSettings
+from redis_ha_exporter.snapshot import NodeSnapshot
+from redis_ha_exporter.sources.base import Source
 
-log = logging.getLogger("exporter.scrape")
+log = logging.getLogger("redis_ha_exporter.scrape")
 
 # Query parameters other exporters take credentials from; we never do.
 CREDENTIAL_PARAMS = frozenset({"password", "user", "username", "auth", "pass", "passwd"})
