@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast, get_origin
 
 import yaml
 from pydantic import (
@@ -24,12 +24,14 @@ from pydantic import (
     SecretStr,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from redis_ha_exporter import sources
 from redis_ha_exporter.address import (
     DEFAULT_PORT,
     DEFAULT_SENTINEL_PORT,
@@ -39,7 +41,9 @@ from redis_ha_exporter.address import (
     parse_address,
     parse_target_pattern,
 )
+from redis_ha_exporter.sources.base import Setting
 
+T = TypeVar("T")
 DEFAULT_TARGET = "redis://localhost:6379"
 MASK = "********"
 # Settings holding addresses, with the port an address without one gets.
@@ -157,8 +161,8 @@ class Target:
     credentials: Credentials
 
 
-class Settings(BaseSettings):
-    """All settings of the exporter. Build with `load_settings`."""
+class _CoreSettings(BaseSettings):
+    """The exporter's own settings; `Settings` adds those the sources declare."""
 
     model_config = SettingsConfigDict(extra="forbid", validate_default=True)
 
@@ -282,34 +286,6 @@ class Settings(BaseSettings):
             help="deadline of one poll in seconds; must be less than the interval",
         ),
     ] = Field(default=5.0, gt=0)
-    config_refresh_polls: Annotated[
-        int,
-        option(
-            "--config-refresh-polls",
-            "REDIS_EXPORTER_CONFIG_REFRESH_POLLS",
-            metavar="N",
-            help="read `CONFIG GET` every N polls",
-        ),
-    ] = Field(default=6, ge=1)
-    slowlog_fetch: Annotated[
-        int,
-        option(
-            "--slowlog-fetch",
-            "REDIS_EXPORTER_SLOWLOG_FETCH",
-            metavar="N",
-            help="entries read with `SLOWLOG GET` per poll",
-        ),
-    ] = Field(default=128, ge=1, le=10_000)
-    slowlog_fetch_max: Annotated[
-        int,
-        option(
-            "--slowlog-fetch-max",
-            "REDIS_EXPORTER_SLOWLOG_FETCH_MAX",
-            metavar="N",
-            help="ceiling of slowlog entries read in one poll when more than `--slowlog-fetch` "
-            "are new; at least `--slowlog-fetch`",
-        ),
-    ] = Field(default=1024, ge=1, le=100_000)
     set_client_name: Annotated[
         bool,
         option(
@@ -437,14 +413,6 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("slowlog_fetch_max")
-    @classmethod
-    def _max_not_below_fetch(cls, value: int, info: ValidationInfo) -> int:
-        fetch = info.data.get("slowlog_fetch")
-        if fetch is not None and value < fetch:
-            raise ValueError(f"{value} must be at least {_describe(('slowlog_fetch',))} ({fetch})")
-        return value
-
     @classmethod
     def settings_customise_sources(
         cls,
@@ -532,6 +500,75 @@ def _each_parses(value: list[str], parse: Callable[[str], object]) -> list[str]:
     if problems:
         raise ValueError("\n".join(problems))
     return value
+
+
+def _field(setting: Setting[Any]) -> tuple[Any, Any]:
+    """A source's declared setting as a pydantic field: its annotation with its Option."""
+    declared = option(
+        setting.flag,
+        *setting.env,
+        help=setting.help,
+        metavar=setting.metavar,
+        default_text=setting.default_text,
+    )
+    default = setting.default
+    if isinstance(default, list):
+        spec = Field(default_factory=lambda: list(default), ge=setting.ge, le=setting.le)
+    else:
+        spec = Field(default=default, ge=setting.ge, le=setting.le)
+    return Annotated[setting.type, declared], spec
+
+
+def _validators() -> dict[str, Any]:
+    """The sources' cross-checks, as field validators (earlier fields in `info.data`)."""
+    out: dict[str, Any] = {}
+    for source in sources.ALL:
+        for setting in source.settings:
+            check = setting.check
+            if check is None:
+                continue
+
+            def run(cls: type, value: Any, info: ValidationInfo, check: Any = check) -> Any:
+                return check(value, info.data)
+
+            out[f"_check_{setting.name}"] = field_validator(setting.name)(classmethod(run))
+    return out
+
+
+def _list_splitters() -> dict[str, Any]:
+    """Environment variables carry a source's list settings comma-separated, too."""
+    out: dict[str, Any] = {}
+    for source in sources.ALL:
+        for setting in source.settings:
+            if get_origin(setting.type) is list:
+                out[f"_split_{setting.name}"] = field_validator(setting.name, mode="before")(
+                    classmethod(lambda cls, value: _split(value))
+                )
+    return out
+
+
+if TYPE_CHECKING:
+    Settings = _CoreSettings
+else:
+    # All settings of the exporter, the sources' own after the core ones. Build with
+    # `load_settings`.
+    Settings = create_model(
+        "Settings",
+        __base__=_CoreSettings,
+        __module__=__name__,
+        __validators__={**_validators(), **_list_splitters()},
+        **{s.name: _field(s) for source in sources.ALL for s in source.settings},
+    )
+
+
+def source_values(settings: _CoreSettings) -> dict[str, object]:
+    """The sources' settings by name, as a poll's options carry them."""
+    return {s.name: getattr(settings, s.name) for src in sources.ALL for s in src.settings}
+
+
+def value_of(settings: _CoreSettings, setting: Setting[T]) -> T:
+    """One source setting's value, typed."""
+    return cast(T, getattr(settings, setting.name))
 
 
 def _option_of(info: FieldInfo) -> Option:

@@ -22,6 +22,9 @@ from redis_ha_exporter.address import RedisAddress
 from redis_ha_exporter.config import Credentials
 
 CLIENT_NAME = "redis-ha-exporter"
+# What every connection sends besides the sources' commands: PING when it is made, and the
+# best-effort name (README: least privilege).
+CONNECTION_ACL = ("+ping", "+client|setname")
 
 
 class ClientName:

@@ -23,11 +23,13 @@ from redis_ha_exporter.config import Credentials, Target
 from redis_ha_exporter.connection import ClientName, make_client
 from redis_ha_exporter.replies import decode
 from redis_ha_exporter.snapshot import Failover, GroupState, NodeKind, NodeSnapshot
-from redis_ha_exporter.sources.sentinel import flags
+from redis_ha_exporter.sources.sentinel import flags, groups_of
 
 log = logging.getLogger("redis_ha_exporter.discovery")
 
 HISTORY = 20  # failovers kept per group for the status page
+# A Sentinel's event subscription: any channel (`&*`; Sentinel has no key space) and SUBSCRIBE.
+EVENTS_ACL = ("&*", "+subscribe")
 EVENTS = ("+switch-master", "+sdown", "-sdown", "+odown", "+failover-end", "+slave", "+sentinel")
 
 
@@ -66,7 +68,7 @@ def _announced(
     snap: NodeSnapshot, me: RedisAddress | None, only: frozenset[str]
 ) -> Iterator[tuple[RedisAddress, NodeKind, str, str]]:
     """(address, kind, group, identity) of every node a Sentinel names, itself included."""
-    for view in snap.sentinel_groups:
+    for view in groups_of(snap):
         if only and view.name not in only:
             continue
         entries: list[tuple[Mapping[str, str], NodeKind]] = [(view.master, "data")]
@@ -282,7 +284,7 @@ def track_failovers(
     for snap in sentinels:
         if not (snap.up and snap.kind == "sentinel"):
             continue
-        for view in snap.sentinel_groups:
+        for view in groups_of(snap):
             if only and view.name not in only:
                 continue
             try:

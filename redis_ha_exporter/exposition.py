@@ -24,10 +24,10 @@ from prometheus_client.process_collector import ProcessCollector
 
 from redis_ha_exporter import __version__
 from redis_ha_exporter.metrics import names as n
-from redis_ha_exporter.metrics.groups import group_families
 from redis_ha_exporter.metrics.model import Family, FamilyBuilder, escape_label, format_value
 from redis_ha_exporter.metrics.node import FamilySource, node_families
 from redis_ha_exporter.snapshot import NodeSnapshot
+from redis_ha_exporter.sources.sentinel import group_families
 from redis_ha_exporter.store import Store
 
 # Level 1 compresses a node's 43 kB to 7 kB in a quarter of level 5's time; the scraper is

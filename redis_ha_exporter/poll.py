@@ -14,10 +14,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from redis_ha_exporter.replies import decode, version_tuple
-from redis_ha_exporter.snapshot import InfoRecord, NodeKind, NodeSnapshot
+from redis_ha_exporter.replies import decode
+from redis_ha_exporter.snapshot import NodeKind, NodeSnapshot
 from redis_ha_exporter.sources.base import Command, NodeView, PollOptions, Reply, Source, is_refusal
-from redis_ha_exporter.sources.info import is_sentinel, parse_info
+from redis_ha_exporter.sources.info import InfoRecord, parse_info
+from redis_ha_exporter.sources.sentinel import SentinelRecord
 
 log = logging.getLogger("redis_ha_exporter.poll")
 
@@ -41,17 +42,13 @@ async def run_commands(client: Redis, commands: Sequence[Command]) -> list[Reply
     return replies
 
 
-def _kind(info: InfoRecord) -> NodeKind:
-    return "sentinel" if is_sentinel(info) else "data"
-
-
 async def identify(client: Redis) -> tuple[NodeKind, tuple[int, ...]]:
     """What the node is and its version, from `INFO server` (understood by every kind)."""
     (reply,) = await run_commands(client, [("INFO", "server")])
     if isinstance(reply, Exception):
         raise reply
-    info = InfoRecord(parse_info(decode(reply)))
-    return _kind(info), version_tuple(info.field("redis_version"))
+    info = InfoRecord.of(parse_info(decode(reply)))
+    return info.kind, info.version
 
 
 async def poll(
@@ -67,10 +64,11 @@ async def poll(
         # Records of another kind (a port now served by a Sentinel) are not carried over.
         base = prev if prev.kind == kind else replace(prev, records={}, refused=frozenset())
         records, refused, refusals = await _collect(client, node, base, sources)
-        info = records.get(InfoRecord)
-        assert isinstance(info, InfoRecord)  # INFO is required: its failure raised
-        version = version_tuple(info.field("redis_version")) or version
-        detected = _kind(info)
+        found = records.get(InfoRecord)
+        assert isinstance(found, InfoRecord)  # INFO is required: its failure raised
+        info = found
+        version = info.version or version
+        detected = info.kind
         if detected == kind:
             for line in refusals:  # not when the commands went to a node of another kind
                 log.info("node %s refused %s; polling it without %s until it reconnects", *line)
@@ -86,12 +84,21 @@ async def poll(
         prev.groups,
         up=True,
         version=version,
+        role=info.role,
+        identity=_identity(kind, info, records),
         refused=refused,
         records=records,
         polls=prev.polls,
         poll_seconds_total=prev.poll_seconds_total,
         last_success_at=prev.last_success_at,
     )
+
+
+def _identity(kind: NodeKind, info: InfoRecord, records: dict[type, object]) -> str:
+    if kind == "sentinel":
+        sentinel = records.get(SentinelRecord)
+        return sentinel.myid if isinstance(sentinel, SentinelRecord) else ""
+    return info.run_id
 
 
 async def _collect(
@@ -149,5 +156,5 @@ async def _collect(
             continue
         record = records[src.record] = src.parse(node, plan.prev, plan.replies)
         if isinstance(record, InfoRecord):
-            node = replace(node, info=record.sections)  # the other sources parse with it
+            node = replace(node, run_id=record.run_id)  # the other sources parse with it
     return records, frozenset(refused), refusals

@@ -20,7 +20,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from redis_ha_exporter import sources
-from redis_ha_exporter.config import Settings
+from redis_ha_exporter.config import Settings, source_values
 from redis_ha_exporter.discovery import (
     NodeSpec,
     SentinelEvents,
@@ -58,10 +58,7 @@ def poll_settings(settings: Settings) -> PollSettings:
         interval=settings.poll_interval,
         timeout=settings.poll_timeout,
         options=PollOptions(
-            slowlog_fetch=settings.slowlog_fetch,
-            slowlog_fetch_max=settings.slowlog_fetch_max,
-            config_refresh_polls=settings.config_refresh_polls,
-            sentinel_masters=frozenset(settings.sentinel_master),
+            source_values(settings), sentinel_masters=frozenset(settings.sentinel_master)
         ),
         set_client_name=settings.set_client_name,
     )

@@ -27,9 +27,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TypedDict
 
-from redis_ha_exporter.metrics.groups import master_views
-from redis_ha_exporter.replies import parse_kv_list, to_int
+from redis_ha_exporter.replies import to_int
 from redis_ha_exporter.snapshot import GroupState, NodeSnapshot
+from redis_ha_exporter.sources.info import InfoRecord
+from redis_ha_exporter.sources.sentinel import master_views
 from redis_ha_exporter.store import StoreView
 
 # "from" is a keyword, hence the functional form.
@@ -90,38 +91,24 @@ _Link = tuple[str, int | None, int | None]  # sync state, lag bytes, lag seconds
 
 
 def _links(masters: Iterable[NodeSnapshot]) -> dict[str, _Link]:
-    """Replica address -> its line in a master's INFO (`slaveN:ip=..,port=..,offset=..`)."""
+    """Replica address -> how the masters' INFO sees it (state, lag bytes, lag seconds)."""
     out: dict[str, _Link] = {}
     for master in masters:
-        repl = master.info.get("replication", {})
-        master_offset = to_int(repl.get("master_repl_offset"))
-        for key, value in repl.items():
-            if not (key.startswith("slave") and key[5:].isdigit()):
-                continue
-            line = parse_kv_list(value)
-            offset = to_int(line.get("offset"))
-            lag = None
-            if master_offset is not None and offset is not None:
-                lag = max(master_offset - offset, 0)
-            link = (line.get("state", ""), lag, to_int(line.get("lag")))
-            ip, port = line.get("ip", ""), line.get("port", "")
-            out[f"{ip}:{port}"] = link
-            if ":" in ip:  # IPv6: our instance names bracket the host
-                out[f"[{ip}]:{port}"] = link
+        info = master.get(InfoRecord)
+        for replica in info.replicas if info is not None else ():
+            out[replica.address] = (replica.state, replica.lag_bytes, replica.lag)
     return out
 
 
 def _replica(snap: NodeSnapshot, links: Mapping[str, _Link]) -> ReplicaEntry:
-    repl = snap.info.get("replication", {})
-    host, port = repl.get("master_host", ""), repl.get("master_port", "")
-    if ":" in host:
-        host = f"[{host}]"
+    info = snap.get(InfoRecord)
+    link = info.master if info is not None else None
     state, lag_bytes, lag_seconds = links.get(snap.instance, ("", None, None))
     return {
         "instance": snap.instance,
         "up": snap.up,
-        "replicates": f"{host}:{port}" if host and port else "",
-        "link": repl.get("master_link_status", "") if snap.up else "",
+        "replicates": link.address if link is not None else "",
+        "link": link.status if link is not None and snap.up else "",
         "sync_state": state,
         "lag_bytes": lag_bytes,
         "lag_seconds": lag_seconds,
@@ -155,8 +142,9 @@ def _group(state: GroupState, members: list[NodeSnapshot]) -> GroupEntry:
 
 
 def _node(snap: NodeSnapshot, now: float) -> NodeEntry:
-    info = snap.info
-    memory, stats = info.get("memory", {}), info.get("stats", {})
+    info = snap.get(InfoRecord)
+    sections = info.sections if info is not None else {}
+    memory, stats = sections.get("memory", {}), sections.get("stats", {})
     return {
         "instance": snap.instance,
         "kind": snap.kind,
@@ -170,7 +158,7 @@ def _node(snap: NodeSnapshot, now: float) -> NodeEntry:
         "maxmemory_bytes": to_int(memory.get("maxmemory")),
         "system_memory_bytes": to_int(memory.get("total_system_memory")),
         "ops_per_sec": to_int(stats.get("instantaneous_ops_per_sec")),
-        "connected_clients": to_int(info.get("clients", {}).get("connected_clients")),
+        "connected_clients": to_int(sections.get("clients", {}).get("connected_clients")),
     }
 
 

@@ -1,32 +1,33 @@
 """Every metric name the exporter can emit, for checking what dashboards and rules reference:
-the compatibility floor's names plus every name declared in redis_ha_exporter/metrics/names.py, with
-the sample suffixes of summaries and the runtime collectors' series."""
+the compatibility floor's names plus every name the package declares (`metrics/names.py` and
+each source's), with the sample suffixes of summaries and the runtime collectors' series."""
 
 from __future__ import annotations
 
 import json
 from functools import cache
 
+from redis_ha_exporter import sources
 from redis_ha_exporter.metrics import names as n
+from redis_ha_exporter.metrics.model import MetricDef, declared
 from tests.conftest import ROOT
 
 RUNTIME_PREFIXES = ("process_", "python_")
+
+
+def declared_defs() -> tuple[MetricDef, ...]:
+    """Every MetricDef of the package: the exporter's own and each source's."""
+    return (*declared(vars(n)), *sources.metric_defs())
 
 
 @cache
 def emitted() -> frozenset[str]:
     floor = json.loads((ROOT / "tests/fixtures/compat_floor.json").read_text())["nodes"]
     found: set[str] = {name for node in floor.values() for name in node}
-    defs = [v for v in vars(n).values() if isinstance(v, n.MetricDef)]
-    for value in vars(n).values():
-        if isinstance(value, dict):
-            defs += [d for d in value.values() if isinstance(d, n.MetricDef)]
-    for defn in defs:
+    for defn in declared_defs():
         found.add(defn.name)
         if defn.type in ("summary", "histogram"):
             found |= {f"{defn.name}_sum", f"{defn.name}_count"}
-    found |= {f"{n.NAMESPACE}_{m}" for m in (*n.INFO_GAUGES.values(), *n.INFO_COUNTERS.values())}
-    found.add("redis_latest_fork_seconds")
     return frozenset(found)
 
 

@@ -1,7 +1,8 @@
-"""The README's table of settings, made from their declaration in redis_ha_exporter/config.py.
+"""The README's parts made from declarations: the table of settings (redis_ha_exporter/config.py
+and each source's), and the least-privilege ACL lines (each source's rules).
 
-.venv/bin/python -m tools.settings_table           # print the table
-.venv/bin/python -m tools.settings_table --write   # replace the table in README.md
+.venv/bin/python -m tools.settings_table           # print the table and the ACL lines
+.venv/bin/python -m tools.settings_table --write   # replace them in README.md
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ import re
 import sys
 from pathlib import Path
 
+from redis_ha_exporter import sources
 from redis_ha_exporter.config import OPTIONS, Settings, is_repeatable, shown_default
+from redis_ha_exporter.connection import CONNECTION_ACL
+from redis_ha_exporter.discovery import EVENTS_ACL
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 HEADER = "| flag | environment | default | meaning |\n|---|---|---|---|\n"
@@ -60,12 +64,40 @@ def in_readme(text: str) -> str:
     return match.group(0)
 
 
+def acl_line(kind: str) -> str:
+    """`ACL SETUSER exporter ...` for a data node or a Sentinel: the connection's rules, then
+    every source's for that kind, in the registry's order."""
+    rules = [*CONNECTION_ACL]
+    for source in sources.ALL:
+        if kind in source.kinds:
+            rules += [rule for rule in source.acl if rule not in rules]
+    if kind == "sentinel":
+        rules = [r for r in EVENTS_ACL if r.startswith("&")] + rules
+        rules += [r for r in EVENTS_ACL if not r.startswith("&")]
+    return "ACL SETUSER exporter on >CHANGE-ME -@all " + " ".join(rules)
+
+
+def acl_in_readme(text: str, kind: str) -> str:
+    """The README's ACL line for `kind` (the Sentinel one subscribes, the data one does not)."""
+    lines: list[str] = re.findall(r"^ACL SETUSER exporter .*$", text, flags=re.M)
+    found = [line for line in lines if ("+subscribe" in line) == (kind == "sentinel")]
+    if len(found) != 1:
+        raise LookupError(f"the README should have one ACL line for {kind} nodes")
+    return found[0]
+
+
+def rewrite(text: str) -> str:
+    text = text.replace(in_readme(text), render())
+    for kind in ("data", "sentinel"):
+        text = text.replace(acl_in_readme(text, kind), acl_line(kind))
+    return text
+
+
 def main(argv: list[str]) -> int:
     if argv == ["--write"]:
-        text = README.read_text(encoding="utf-8")
-        README.write_text(text.replace(in_readme(text), render()), encoding="utf-8")
+        README.write_text(rewrite(README.read_text(encoding="utf-8")), encoding="utf-8")
         return 0
-    sys.stdout.write(render())
+    sys.stdout.write(render() + "\n" + acl_line("data") + "\n" + acl_line("sentinel") + "\n")
     return 0
 
 

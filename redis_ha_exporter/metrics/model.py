@@ -6,11 +6,38 @@ per builder and a value is formatted once, so the renderer only concatenates.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
-from redis_ha_exporter.metrics.names import MetricDef, MetricType
-
+MetricType = Literal["gauge", "counter", "summary", "histogram", "untyped"]
+NAMESPACE = "redis"
 _INF = float("inf")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricDef:
+    """A metric family's name, type and help text, declared once beside the code that emits it."""
+
+    name: str
+    type: MetricType
+    help: str
+
+
+def metric(name: str, mtype: MetricType, help_text: str) -> MetricDef:
+    """A family in the `redis_` namespace (the compatibility contract fixes it)."""
+    return MetricDef(f"{NAMESPACE}_{name}", mtype, help_text)
+
+
+def declared(namespace: Mapping[str, object]) -> tuple[MetricDef, ...]:
+    """The MetricDefs a module declares: its module-level ones and those in its dicts."""
+    found: list[MetricDef] = []
+    for value in namespace.values():
+        if isinstance(value, MetricDef):
+            found.append(value)
+        elif isinstance(value, dict):
+            found += [d for d in value.values() if isinstance(d, MetricDef)]
+    return tuple(found)
 
 
 def escape_label(value: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis_ha_exporter.metrics.model import MetricDef
 from redis_ha_exporter.sources import config, info, latency, sentinel, slowlog
 from redis_ha_exporter.sources.base import Source
 
@@ -14,3 +15,8 @@ ALL: tuple[Source[Any], ...] = (
     latency.SOURCE,
     sentinel.SOURCE,
 )
+
+
+def metric_defs() -> tuple[MetricDef, ...]:
+    """Every family the sources declare (INFO's `cluster_*` fields pass through unlisted)."""
+    return tuple(d for source in ALL for d in source.metrics)

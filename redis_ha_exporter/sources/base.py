@@ -8,14 +8,15 @@ source its own replies, so sources are unit-tested from captured replies alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from redis_ha_exporter.metrics.model import FamilyBuilder
-from redis_ha_exporter.snapshot import InfoRecord, InfoSections, NodeKind, NodeSnapshot
+from redis_ha_exporter.metrics.model import FamilyBuilder, MetricDef
+from redis_ha_exporter.snapshot import NodeKind, NodeSnapshot
 
 R = TypeVar("R")
+T = TypeVar("T")
 Command = tuple[str | int, ...]
 # A reply as redis-py returns it with raw responses: bytes, int, list, None, or the
 # ResponseError the server answered with (pipelines run with raise_on_error=False).
@@ -23,12 +24,46 @@ Reply = Any
 
 
 @dataclass(frozen=True, slots=True)
-class PollOptions:
-    """The settings that shape what a poll asks for."""
+class Setting(Generic[T]):
+    """A setting a source declares for itself: `config` makes it a field of the settings,
+    with its flag, environment variable, bounds and help, so it reaches `--help`,
+    `check-config` and the README table like any other; the poll hands its value to the
+    source through `PollOptions`.
 
-    slowlog_fetch: int = 128
-    slowlog_fetch_max: int = 1024
-    config_refresh_polls: int = 6
+    `check(value, earlier)` may raise ValueError; `earlier` holds the settings declared
+    before it (a cross-check names the other setting with `described()`).
+    """
+
+    name: str  # the field name: `--slowlog-fetch` is `slowlog_fetch`
+    type: Any  # the annotation: int, float, bool, list[str]
+    default: T
+    flag: str
+    env: tuple[str, ...]
+    help: str
+    metavar: str | None = None
+    default_text: str | None = None
+    ge: float | None = None
+    le: float | None = None
+    check: Callable[[T, Mapping[str, Any]], T] | None = None
+    # A value that makes the source send its commands, for tests that exercise every source
+    # (the ACL test); None when the default already does.
+    example: T | None = None
+
+    def of(self, options: PollOptions) -> T:
+        """This setting's value in a poll's options (its default when not given)."""
+        return cast(T, options.values.get(self.name, self.default))
+
+    def described(self) -> str:
+        """How error messages name it: the flag and its environment variables."""
+        return f"{self.flag} ({', '.join(self.env)})" if self.env else self.flag
+
+
+@dataclass(frozen=True, slots=True)
+class PollOptions:
+    """The settings that shape what a poll asks for: the sources' own (`Setting.of`), and
+    the Sentinel groups followed."""
+
+    values: Mapping[str, object] = field(default_factory=dict)
     sentinel_masters: frozenset[str] = frozenset()  # empty: every group
 
     def follows(self, group: str) -> bool:
@@ -39,8 +74,8 @@ class PollOptions:
 class NodeView:
     """What a source may know about the node when it plans and parses a poll.
 
-    `info` is empty while planning; sources parse after INFO, and then see this poll's INFO
-    (for example the slowlog needs `run_id` to tell a restart).
+    `run_id` is "" while planning; sources parse after INFO, and then see this poll's
+    (the slowlog needs it to tell a restart).
     """
 
     instance: str
@@ -48,10 +83,7 @@ class NodeView:
     version: tuple[int, ...] = ()
     polls: int = 0  # successful polls before this one
     options: PollOptions = field(default_factory=PollOptions)
-    info: InfoSections = field(default_factory=dict)
-
-    def field(self, name: str) -> str:
-        return InfoRecord(self.info).field(name)
+    run_id: str = ""
 
 
 def _no_more(node: NodeView, prev: Any, replies: Sequence[Reply]) -> Sequence[Command]:
@@ -68,6 +100,12 @@ class Source(Generic[R]):
     - `parse(node, prev, replies)`: pure; replies of both rounds in order, error replies
       other than the first included as exceptions.
     - `families(snap, record, builder)`: pure; the metric families of the record.
+    - `from_snapshot(snap, builder)`: families the source owns but renders from other
+      sources' records (a Sentinel's INFO section), present even when this source was
+      refused.
+    - `metrics`: every family it can emit, declared in its module.
+    - `settings`: the options it takes (`Setting`), declared in its module.
+    - `acl`: the ACL rules a least-privilege user needs for its commands.
 
     When the node refuses the first command (NOPERM, unknown or renamed command) the poll
     logs it once and skips the source until the node reconnects. A `required` source's
@@ -82,11 +120,17 @@ class Source(Generic[R]):
     families: Callable[[NodeSnapshot, R, FamilyBuilder], None]
     more: Callable[[NodeView, R | None, Sequence[Reply]], Sequence[Command]] = _no_more
     required: bool = False
+    from_snapshot: Callable[[NodeSnapshot, FamilyBuilder], None] | None = None
+    metrics: tuple[MetricDef, ...] = ()
+    settings: tuple[Setting[Any], ...] = ()
+    acl: tuple[str, ...] = ()  # the ACL rules its commands need (README: least privilege)
 
     def previous(self, snap: NodeSnapshot) -> R | None:
         return snap.get(self.record)
 
     def add_families(self, snap: NodeSnapshot, builder: FamilyBuilder) -> None:
+        if self.from_snapshot is not None and snap.kind in self.kinds:
+            self.from_snapshot(snap, builder)
         record = snap.get(self.record)
         if record is not None:
             self.families(snap, record, builder)

@@ -6,13 +6,13 @@ redis_config_client_output_buffer_limit_bytes{class="replica",limit="hard",...} 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from redis_ha_exporter.metrics import names as n
-from redis_ha_exporter.metrics.model import FamilyBuilder
+from redis_ha_exporter.metrics.model import FamilyBuilder, declared, metric
 from redis_ha_exporter.replies import decode, to_number
-from redis_ha_exporter.snapshot import ConfigRecord, NodeSnapshot
-from redis_ha_exporter.sources.base import DATA, Command, NodeView, Reply, Source
+from redis_ha_exporter.snapshot import NodeSnapshot
+from redis_ha_exporter.sources.base import DATA, Command, NodeView, Reply, Setting, Source
 
 # Never `CONFIG GET *`: it is large and includes secrets (requirepass, masterauth).
 CONFIG_PARAMS = (
@@ -28,6 +28,45 @@ CONFIG_PARAMS = (
     "repl-backlog-size",
     "client-output-buffer-limit",
 )
+REFRESH_POLLS = Setting(
+    "config_refresh_polls",
+    int,
+    6,
+    "--config-refresh-polls",
+    ("REDIS_EXPORTER_CONFIG_REFRESH_POLLS",),
+    "read `CONFIG GET` every N polls",
+    metavar="N",
+    ge=1,
+)
+
+CONFIG_MAXMEMORY = metric("config_maxmemory", "gauge", "CONFIG maxmemory in bytes.")
+CONFIG_MAXCLIENTS = metric("config_maxclients", "gauge", "CONFIG maxclients.")
+CONFIG_IO_THREADS = metric("config_io_threads", "gauge", "CONFIG io-threads.")
+CONFIG_REPL_BACKLOG = metric(
+    "config_repl_backlog_size", "gauge", "CONFIG repl-backlog-size in bytes."
+)
+CONFIG_SAVE_RULES = metric(
+    "config_save_rules",
+    "gauge",
+    "Number of RDB snapshot rules in CONFIG save; 0 when RDB snapshots are off.",
+)
+CONFIG_COBL_BYTES = metric(
+    "config_client_output_buffer_limit_bytes",
+    "gauge",
+    "CONFIG client-output-buffer-limit in bytes.",
+)
+CONFIG_COBL_SECONDS = metric(
+    "config_client_output_buffer_limit_overcome_seconds",
+    "gauge",
+    "CONFIG client-output-buffer-limit soft limit duration in seconds.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigRecord:
+    """The few CONFIG parameters we read (never `CONFIG GET *`, which holds secrets)."""
+
+    values: Mapping[str, str]
 
 
 def parse_config(replies: Sequence[Reply]) -> dict[str, str]:
@@ -40,7 +79,7 @@ def parse_config(replies: Sequence[Reply]) -> dict[str, str]:
 
 
 def commands(node: NodeView, prev: ConfigRecord | None) -> Sequence[Command]:
-    if prev is not None and node.polls % node.options.config_refresh_polls:
+    if prev is not None and node.polls % REFRESH_POLLS.of(node.options):
         return ()  # the previous values are kept until the next refresh
     if node.version >= (7,):
         return [("CONFIG", "GET", *CONFIG_PARAMS)]
@@ -55,26 +94,36 @@ def parse(node: NodeView, prev: ConfigRecord | None, replies: Sequence[Reply]) -
 def families(snap: NodeSnapshot, record: ConfigRecord, b: FamilyBuilder) -> None:
     config = record.values
     for key, defn in (
-        ("maxmemory", n.CONFIG_MAXMEMORY),
-        ("maxclients", n.CONFIG_MAXCLIENTS),
-        ("io-threads", n.CONFIG_IO_THREADS),
-        ("repl-backlog-size", n.CONFIG_REPL_BACKLOG),
+        ("maxmemory", CONFIG_MAXMEMORY),
+        ("maxclients", CONFIG_MAXCLIENTS),
+        ("io-threads", CONFIG_IO_THREADS),
+        ("repl-backlog-size", CONFIG_REPL_BACKLOG),
     ):
         value = to_number(config.get(key, ""))
         if value is not None:
             b.add(defn, value)
     if "save" in config:
         # `save "3600 1 300 100"`: pairs of seconds and changes; "" turns RDB snapshots off.
-        b.add(n.CONFIG_SAVE_RULES, len(config["save"].split()) // 2)
+        b.add(CONFIG_SAVE_RULES, len(config["save"].split()) // 2)
     words = config.get("client-output-buffer-limit", "").split()
     for i in range(0, len(words) - 3, 4):
         cls, hard, soft, seconds = words[i : i + 4]
         values = [to_number(v) for v in (hard, soft, seconds)]
         if None in values:
             continue
-        b.add(n.CONFIG_COBL_BYTES, values[0] or 0.0, **{"class": cls, "limit": "hard"})
-        b.add(n.CONFIG_COBL_BYTES, values[1] or 0.0, **{"class": cls, "limit": "soft"})
-        b.add(n.CONFIG_COBL_SECONDS, values[2] or 0.0, **{"class": cls, "limit": "soft"})
+        b.add(CONFIG_COBL_BYTES, values[0] or 0.0, **{"class": cls, "limit": "hard"})
+        b.add(CONFIG_COBL_BYTES, values[1] or 0.0, **{"class": cls, "limit": "soft"})
+        b.add(CONFIG_COBL_SECONDS, values[2] or 0.0, **{"class": cls, "limit": "soft"})
 
 
-SOURCE = Source("config", ConfigRecord, DATA, commands, parse, families)
+SOURCE = Source(
+    "config",
+    ConfigRecord,
+    DATA,
+    commands,
+    parse,
+    families,
+    metrics=declared(globals()),
+    settings=(REFRESH_POLLS,),
+    acl=("+config|get",),
+)

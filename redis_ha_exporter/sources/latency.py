@@ -7,13 +7,34 @@ redis_latency_spike_duration_seconds{event_name="command",instance="10.0.0.1:637
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from redis_ha_exporter.metrics import names as n
-from redis_ha_exporter.metrics.model import FamilyBuilder
+from redis_ha_exporter.metrics.model import FamilyBuilder, declared, metric
 from redis_ha_exporter.replies import decode, to_int
-from redis_ha_exporter.snapshot import LatencyEvent, LatencyRecord, NodeSnapshot
+from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import DATA, Command, NodeView, Reply, Source
+
+LATENCY_SPIKE_LAST = metric(
+    "latency_spike_last", "gauge", "Unix time of the latest latency spike per event."
+)
+LATENCY_SPIKE_DURATION = metric(
+    "latency_spike_duration_seconds",
+    "gauge",
+    "Duration of the latest latency spike per event, in seconds.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyEvent:
+    name: str
+    timestamp: int
+    latest_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyRecord:
+    events: tuple[LatencyEvent, ...]
 
 
 def parse_latency(reply: Any) -> tuple[LatencyEvent, ...]:
@@ -38,8 +59,17 @@ def parse(node: NodeView, prev: LatencyRecord | None, replies: Sequence[Reply]) 
 
 def families(snap: NodeSnapshot, record: LatencyRecord, b: FamilyBuilder) -> None:
     for event in record.events:
-        b.add(n.LATENCY_SPIKE_LAST, event.timestamp, event_name=event.name)
-        b.add(n.LATENCY_SPIKE_DURATION, event.latest_ms / 1e3, event_name=event.name)
+        b.add(LATENCY_SPIKE_LAST, event.timestamp, event_name=event.name)
+        b.add(LATENCY_SPIKE_DURATION, event.latest_ms / 1e3, event_name=event.name)
 
 
-SOURCE = Source("latency", LatencyRecord, DATA, commands, parse, families)
+SOURCE = Source(
+    "latency",
+    LatencyRecord,
+    DATA,
+    commands,
+    parse,
+    families,
+    metrics=declared(globals()),
+    acl=("+latency|latest",),
+)

@@ -1,22 +1,58 @@
-"""SENTINEL MASTERS, then per followed group REPLICAS, SENTINELS and CKQUORUM, plus MYID.
+"""Sentinel: SENTINEL MASTERS, then per followed group REPLICAS, SENTINELS and CKQUORUM, plus
+MYID; the sentinel section of its INFO; and our own view of each group across its nodes.
 
 Only commands Sentinel understands are sent, so its error counters never grow because of us.
 
 redis_sentinel_master_ok_slaves{instance="10.0.0.9:26379",master_name="mymaster",...} 2
 redis_sentinel_master_ckquorum_status{instance="10.0.0.9:26379",message="OK 3 usable...",...} 1
+redis_sentinel_masters{instance="10.0.0.9:26379"} 1
+redis_sentinel_group_master_agreement{master_name="mymaster"} 1
+redis_sentinel_failovers_total{master_name="mymaster"} 2
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
-from redis_ha_exporter.metrics import names as n
-from redis_ha_exporter.metrics.model import FamilyBuilder
-from redis_ha_exporter.replies import decode, dict_list, to_number
-from redis_ha_exporter.snapshot import NodeSnapshot, SentinelGroupView, SentinelRecord
+from redis_ha_exporter.metrics.model import Family, FamilyBuilder, declared
+from redis_ha_exporter.replies import decode, dict_list, parse_kv_list, to_number
+from redis_ha_exporter.snapshot import GroupState, NodeSnapshot
+from redis_ha_exporter.sources import sentinel_names as n
 from redis_ha_exporter.sources.base import SENTINEL, Command, NodeView, Reply, Source
+from redis_ha_exporter.sources.info import InfoRecord
 
 _PER_GROUP = ("REPLICAS", "SENTINELS", "CKQUORUM")
+
+
+@dataclass(frozen=True, slots=True)
+class SentinelGroupView:
+    """What one Sentinel says about one monitored master."""
+
+    name: str
+    master: Mapping[str, str]
+    replicas: tuple[Mapping[str, str], ...]
+    sentinels: tuple[Mapping[str, str], ...]
+    ckquorum_ok: bool
+    ckquorum_message: str
+
+    @property
+    def master_address(self) -> str:
+        return f"{self.master.get('ip', '')}:{self.master.get('port', '')}"
+
+
+@dataclass(frozen=True, slots=True)
+class SentinelRecord:
+    """A Sentinel's own id (`SENTINEL MYID`, "" before 6.2) and its view of each group."""
+
+    myid: str
+    groups: tuple[SentinelGroupView, ...]
+
+
+def groups_of(snap: NodeSnapshot) -> tuple[SentinelGroupView, ...]:
+    """The groups a polled Sentinel reports; none for any other node."""
+    record = snap.get(SentinelRecord)
+    return record.groups if record is not None else ()
 
 
 def flags(entry: Mapping[str, str]) -> set[str]:
@@ -79,6 +115,34 @@ def parse(node: NodeView, prev: SentinelRecord | None, replies: Sequence[Reply])
     return SentinelRecord(myid, tuple(views))
 
 
+def info_families(snap: NodeSnapshot, b: FamilyBuilder) -> None:
+    """The sentinel section of the Sentinel's INFO (`sentinel_masters:1`, `master0:name=...`)."""
+    info = snap.get(InfoRecord)
+    for key, value in (info.sections.get("sentinel", {}) if info is not None else {}).items():
+        defn = n.SENTINEL_INFO_GAUGES.get(key)
+        if defn is not None:
+            number = to_number(value)
+            if number is not None:
+                b.add(defn, number)
+            continue
+        if not (key.startswith("master") and key[6:].isdigit()):
+            continue
+        master = parse_kv_list(value)
+        labels = {
+            "master_name": master.get("name", ""),
+            "master_address": master.get("address", ""),
+        }
+        status = master.get("status", "")
+        b.add(n.SENTINEL_MASTER_STATUS, 1 if status == "ok" else 0, **labels, master_status=status)
+        for field, count in (
+            ("slaves", n.SENTINEL_MASTER_SLAVES),
+            ("sentinels", n.SENTINEL_MASTER_SENTINELS),
+        ):
+            number = to_number(master.get(field, ""))
+            if number is not None:
+                b.add(count, number, **labels)
+
+
 def families(snap: NodeSnapshot, record: SentinelRecord, b: FamilyBuilder) -> None:
     for view in record.groups:
         labels = {"master_name": view.name, "master_address": view.master_address}
@@ -99,4 +163,50 @@ def families(snap: NodeSnapshot, record: SentinelRecord, b: FamilyBuilder) -> No
             b.add(n.SENTINEL_LAST_OK_PING, ping / 1e3, **labels)
 
 
-SOURCE = Source("sentinel", SentinelRecord, SENTINEL, commands, parse, families, more=more)
+def master_views(name: str, snaps: Iterable[NodeSnapshot]) -> dict[str, str]:
+    """Answering Sentinel instance -> the master address it names for the group."""
+    out = {}
+    for snap in snaps:
+        if snap.kind == "sentinel" and snap.up:
+            for view in groups_of(snap):
+                if view.name == name:
+                    out[snap.instance] = view.master_address
+    return out
+
+
+def group_families(groups: Mapping[str, GroupState], snaps: Iterable[NodeSnapshot]) -> list[Family]:
+    """Per Sentinel group, the exporter's own view across every polled node of the group."""
+    nodes = list(snaps)
+    b = FamilyBuilder(None)
+    for name in sorted(groups):
+        state = groups[name]
+        members = [s for s in nodes if name in s.groups and s.up and s.kind == "data"]
+        b.add(n.GROUP_MASTERS, sum(s.role == "master" for s in members), master_name=name)
+        b.add(n.GROUP_REPLICAS_UP, sum(s.role == "slave" for s in members), master_name=name)
+        views = master_views(name, nodes)
+        b.add(n.GROUP_SENTINELS_UP, len(views), master_name=name)
+        b.add(n.GROUP_AGREEMENT, 1 if len(set(views.values())) == 1 else 0, master_name=name)
+        b.add(n.SENTINEL_FAILOVERS, state.failovers, master_name=name)
+        if state.last_failover_at is not None:
+            b.add(n.GROUP_LAST_FAILOVER, state.last_failover_at, master_name=name)
+    return b.build()
+
+
+SOURCE = Source(
+    "sentinel",
+    SentinelRecord,
+    SENTINEL,
+    commands,
+    parse,
+    families,
+    more=more,
+    from_snapshot=info_families,
+    metrics=declared(vars(n)),
+    acl=(
+        "+sentinel|masters",
+        "+sentinel|myid",
+        "+sentinel|replicas",
+        "+sentinel|sentinels",
+        "+sentinel|ckquorum",
+    ),
+)

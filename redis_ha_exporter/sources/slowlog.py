@@ -9,15 +9,14 @@ redis_slowlog_entries_missed_total{instance="10.0.0.1:6379"} 0
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from redis_ha_exporter.metrics import names as n
-from redis_ha_exporter.metrics.model import FamilyBuilder
+from redis_ha_exporter.metrics.model import FamilyBuilder, declared, metric
 from redis_ha_exporter.replies import to_int
-from redis_ha_exporter.snapshot import NodeSnapshot, SlowlogEntry, SlowlogRecord
-from redis_ha_exporter.sources.base import DATA, Command, NodeView, Reply, Source
+from redis_ha_exporter.snapshot import NodeSnapshot
+from redis_ha_exporter.sources.base import DATA, Command, NodeView, Reply, Setting, Source
 
 _UNSAFE = re.compile(r"[^a-z0-9_.|:-]")
 MAX_CMD_LEN = 64
@@ -25,6 +24,87 @@ MAX_CMD_LEN = 64
 # our own first SLOWLOG GET among them, and other clients): read that many more, so the
 # oldest new entries do not slide out of the second window.
 SECOND_READ_MARGIN = 32
+
+FETCH = Setting(
+    "slowlog_fetch",
+    int,
+    128,
+    "--slowlog-fetch",
+    ("REDIS_EXPORTER_SLOWLOG_FETCH",),
+    "entries read with `SLOWLOG GET` per poll",
+    metavar="N",
+    ge=1,
+    le=10_000,
+)
+
+
+def _not_below_fetch(value: int, earlier: Mapping[str, Any]) -> int:
+    fetch = earlier.get(FETCH.name)
+    if fetch is not None and value < fetch:
+        raise ValueError(f"{value} must be at least {FETCH.described()} ({fetch})")
+    return value
+
+
+FETCH_MAX = Setting(
+    "slowlog_fetch_max",
+    int,
+    1024,
+    "--slowlog-fetch-max",
+    ("REDIS_EXPORTER_SLOWLOG_FETCH_MAX",),
+    "ceiling of slowlog entries read in one poll when more than `--slowlog-fetch` are new; "
+    "at least `--slowlog-fetch`",
+    metavar="N",
+    ge=1,
+    le=100_000,
+    check=_not_below_fetch,
+)
+
+SLOWLOG_LENGTH = metric("slowlog_length", "gauge", "Number of entries in the slowlog.")
+SLOWLOG_LAST_ID = metric("slowlog_last_id", "gauge", "Id of the newest slowlog entry.")
+SLOW_LAST_DURATION = metric(
+    "last_slow_execution_duration_seconds",
+    "gauge",
+    "Duration of the newest slowlog entry, in seconds.",
+)
+SLOWLOG_ENTRIES = metric(
+    "slowlog_entries_total", "counter", "Slowlog entries seen by the exporter, per command."
+)
+SLOWLOG_DURATION = metric(
+    "slowlog_duration_seconds_total",
+    "counter",
+    "Execution time of slowlog entries seen, per command, in seconds.",
+)
+SLOWLOG_MISSED = metric(
+    "slowlog_entries_missed_total",
+    "counter",
+    "Slowlog entries that fell off the log between two polls and were never seen.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SlowlogEntry:
+    id: int
+    timestamp: int
+    duration_us: int
+    command: str
+
+
+@dataclass(frozen=True, slots=True)
+class SlowlogRecord:
+    """The slowlog as last read, and cumulative per-command counts since the exporter started.
+
+    `last_id` is None before the first poll. `gap_known` is False while we cannot tell how
+    many ids lie between the last one seen and the next (the log was empty when we looked).
+    """
+
+    length: int | None = None
+    newest: SlowlogEntry | None = None
+    last_id: int | None = None
+    gap_known: bool = False
+    run_id: str = ""
+    entries: Mapping[str, int] = field(default_factory=dict)
+    seconds: Mapping[str, float] = field(default_factory=dict)
+    missed: int = 0
 
 
 def command_name(args: Any) -> str:
@@ -94,7 +174,7 @@ def advance(tally: SlowlogRecord, entries: Sequence[SlowlogEntry], run_id: str) 
 
 
 def commands(node: NodeView, prev: SlowlogRecord | None) -> Sequence[Command]:
-    return [("SLOWLOG", "GET", node.options.slowlog_fetch), ("SLOWLOG", "LEN")]
+    return [("SLOWLOG", "GET", FETCH.of(node.options)), ("SLOWLOG", "LEN")]
 
 
 def more(node: NodeView, prev: SlowlogRecord | None, replies: Sequence[Reply]) -> Sequence[Command]:
@@ -105,14 +185,14 @@ def more(node: NodeView, prev: SlowlogRecord | None, replies: Sequence[Reply]) -
         return ()
     entries = parse_entries(replies[0])
     length = to_int(replies[1])
-    if len(entries) < node.options.slowlog_fetch or length is None:
+    if len(entries) < FETCH.of(node.options) or length is None:
         return ()  # the window held the whole log
     oldest, newest = min(e.id for e in entries), max(e.id for e in entries)
     if oldest <= prev.last_id + 1:
         return ()  # the window reaches back to what we have seen
     # After a restart ids start again from 0; every entry in the log is then new.
     new = newest - prev.last_id if newest > prev.last_id else newest + 1
-    wanted = min(new, length, node.options.slowlog_fetch_max)
+    wanted = min(new, length, FETCH_MAX.of(node.options))
     if wanted <= len(entries):
         return ()
     return [("SLOWLOG", "GET", wanted + SECOND_READ_MARGIN)]
@@ -121,7 +201,7 @@ def more(node: NodeView, prev: SlowlogRecord | None, replies: Sequence[Reply]) -
 def parse(node: NodeView, prev: SlowlogRecord | None, replies: Sequence[Reply]) -> SlowlogRecord:
     by_id = {e.id: e for reply in [replies[0], *replies[2:]] for e in parse_entries(reply)}
     entries = sorted(by_id.values(), key=lambda e: e.id)
-    counted = advance(prev or SlowlogRecord(), entries, node.field("run_id"))
+    counted = advance(prev or SlowlogRecord(), entries, node.run_id)
     length = to_int(replies[1])
     return SlowlogRecord(
         length=length if length is not None else len(entries),
@@ -137,16 +217,27 @@ def parse(node: NodeView, prev: SlowlogRecord | None, replies: Sequence[Reply]) 
 
 def families(snap: NodeSnapshot, record: SlowlogRecord, b: FamilyBuilder) -> None:
     if record.length is not None:
-        b.add(n.SLOWLOG_LENGTH, record.length)
+        b.add(SLOWLOG_LENGTH, record.length)
         newest = record.newest
-        b.add(n.SLOWLOG_LAST_ID, newest.id if newest else 0)
-        b.add(n.SLOW_LAST_DURATION, newest.duration_us / 1e6 if newest else 0)
+        b.add(SLOWLOG_LAST_ID, newest.id if newest else 0)
+        b.add(SLOW_LAST_DURATION, newest.duration_us / 1e6 if newest else 0)
     if record.last_id is None:
         return
     for cmd in sorted(record.entries):
-        b.add(n.SLOWLOG_ENTRIES, record.entries[cmd], cmd=cmd)
-        b.add(n.SLOWLOG_DURATION, record.seconds.get(cmd, 0.0), cmd=cmd)
-    b.add(n.SLOWLOG_MISSED, record.missed)
+        b.add(SLOWLOG_ENTRIES, record.entries[cmd], cmd=cmd)
+        b.add(SLOWLOG_DURATION, record.seconds.get(cmd, 0.0), cmd=cmd)
+    b.add(SLOWLOG_MISSED, record.missed)
 
 
-SOURCE = Source("slowlog", SlowlogRecord, DATA, commands, parse, families, more=more)
+SOURCE = Source(
+    "slowlog",
+    SlowlogRecord,
+    DATA,
+    commands,
+    parse,
+    families,
+    more=more,
+    metrics=declared(globals()),
+    settings=(FETCH, FETCH_MAX),
+    acl=("+slowlog|get", "+slowlog|len"),
+)

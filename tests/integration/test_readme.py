@@ -65,6 +65,13 @@ def test_readme_settings_table_is_made_from_the_declaration() -> None:
     )
 
 
+def test_readme_acl_lines_are_made_from_the_sources() -> None:
+    for kind in ("data", "sentinel"):
+        assert settings_table.acl_in_readme(README, kind) == settings_table.acl_line(kind), (
+            "rewrite it with: .venv/bin/python -m tools.settings_table --write"
+        )
+
+
 def test_readme_demo_port_commands_match_the_demo_and_makefile() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^PORT \?= 9121$", makefile, flags=re.M)

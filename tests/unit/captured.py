@@ -6,6 +6,7 @@ turns JSON strings back into bytes, as redis-py hands them to our parsers.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, replace
 from functools import cache
@@ -15,20 +16,12 @@ from typing import Any
 from redis_ha_exporter import sources
 from redis_ha_exporter.exposition import fragments, join
 from redis_ha_exporter.metrics.node import node_families
+from redis_ha_exporter.poll import poll
 from redis_ha_exporter.replies import decode, dict_list
-from redis_ha_exporter.snapshot import (
-    ConfigRecord,
-    InfoRecord,
-    LatencyRecord,
-    NodeSnapshot,
-    SentinelGroupView,
-    SentinelRecord,
-    SlowlogRecord,
-)
+from redis_ha_exporter.snapshot import NodeSnapshot
+from redis_ha_exporter.sources.base import Command, PollOptions, Reply
 from redis_ha_exporter.sources.config import parse_config
-from redis_ha_exporter.sources.info import parse_info
-from redis_ha_exporter.sources.latency import parse_latency
-from redis_ha_exporter.sources.slowlog import advance, parse_entries
+from redis_ha_exporter.sources.sentinel import SentinelGroupView
 from tests.promtext import Series, parse_series
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -81,39 +74,39 @@ def sentinel_view(flavor: str) -> SentinelGroupView:
 
 
 def snapshot(flavor: str, role: str, **overrides: Any) -> NodeSnapshot:
-    """A successful poll of the captured node, as the poller would have stored it."""
+    """A successful poll of the captured node, as the poller would have stored it: the real
+    `poll()` with every registered source, answered from the captured replies, after a
+    baseline poll whose slowlog was still empty (so the captured entries count as new)."""
+    from tests.unit.fake_client import FakeClient, data_answer, info_bytes, sentinel_answer
+
+    if role == "sentinel":
+        answer = sentinel_answer(flavor)
+    else:
+        answer = data_answer(flavor, info_bytes(flavor, role))
+
+    def baseline(command: Command) -> Reply:
+        if command[:2] == ("SLOWLOG", "GET"):
+            return []
+        return 0 if command == ("SLOWLOG", "LEN") else answer(command)
+
+    text = info_text(flavor, role)
+    start = NodeSnapshot(f"127.0.0.1:{raw_fields(text)['tcp_port']}", "unknown", (GROUP,))
+    first = asyncio.run(poll(FakeClient(baseline).redis, start, sources.ALL, PollOptions()))
+    prev = replace(first, polls=1, last_success_at=NOW)
+    snap = asyncio.run(poll(FakeClient(answer).redis, prev, sources.ALL, PollOptions()))
     fields: dict[str, Any] = {
-        "instance": f"127.0.0.1:{raw_fields(info_text(flavor, role))['tcp_port']}",
-        "kind": "sentinel" if role == "sentinel" else "data",
-        "groups": (GROUP,),
-        "up": True,
         "polled_at": NOW,
         "duration": 0.004,
         "last_success_at": NOW,
         "polls": 3,
         "poll_seconds_total": 0.012,
     }
-    records: dict[type, object] = {InfoRecord: InfoRecord(parse_info(info_text(flavor, role)))}
-    if role == "sentinel":
-        records[SentinelRecord] = SentinelRecord("", (sentinel_view(flavor),))
-    elif role == "master":
-        entries = parse_entries(wire(load_json(f"slowlog_{flavor}.json")))
-        records[ConfigRecord] = ConfigRecord(
-            parse_config([wire(load_json(f"config_{flavor}.json"))])
-        )
-        records[LatencyRecord] = LatencyRecord(
-            parse_latency(wire(load_json(f"latency_{flavor}.json")))
-        )
-        # A baseline poll before the captured one; the captured entries are then all new.
-        tally = advance(advance(SlowlogRecord(), [], "run"), entries, "run")
-        records[SlowlogRecord] = replace(
-            tally, length=len(entries), newest=max(entries, key=lambda e: e.id)
-        )
+    records = dict(snap.records)
     for record in overrides.pop("records", {}).values():
         records[type(record)] = record
     fields["records"] = records
     fields.update(overrides)
-    return NodeSnapshot(**fields)
+    return replace(snap, **fields)
 
 
 def config_values(flavor: str) -> dict[str, str]:

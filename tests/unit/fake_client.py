@@ -1,4 +1,6 @@
-"""A stand-in for the redis.asyncio client the poll uses, answering from the captured replies.
+"""A stand-in for the redis.asyncio client the poll uses, answering from the captured replies:
+the dedicated captures of INFO, CONFIG, SLOWLOG, LATENCY and SENTINEL, then whatever
+`commands_<flavor>_<role>.json` holds for every other registered source.
 
 It offers what `exporter.poll` and `exporter.poller` call: `pipeline(transaction=False)` as an
 async context manager with `execute_command` and `execute(raise_on_error=False)`, plus
@@ -86,6 +88,16 @@ def info_bytes(flavor: str, role: str) -> bytes:
     return (FIXTURES / f"info_{flavor}_{role}.txt").read_bytes()
 
 
+def captured_replies(flavor: str, role: str) -> dict[Command, Reply]:
+    """Every source's commands and the captured node's replies (tests/fixtures/capture.py
+    records them for each registered source), keyed by command."""
+    out: dict[Command, Reply] = {}
+    for command, reply in load_json(f"commands_{flavor}_{role}.json"):
+        key = tuple(int(w) if isinstance(w, int) else str(w) for w in command)
+        out[key] = ResponseError(reply["error"]) if isinstance(reply, dict) else wire(reply)
+    return out
+
+
 def unknown_command(command: Command) -> ResponseError:
     args = " ".join(f"'{a}'" for a in command[1:])
     return ResponseError(f"unknown command '{command[0]}', with args beginning with: {args}")
@@ -97,6 +109,7 @@ def data_answer(flavor: str = "redis70", info: bytes | None = None) -> Answer:
     slowlog = wire(load_json(f"slowlog_{flavor}.json"))
     config = wire(load_json(f"config_{flavor}.json"))
     latency = wire(load_json(f"latency_{flavor}.json"))
+    others = captured_replies(flavor, "master")
 
     def answer(command: Command) -> Reply:
         match command:
@@ -110,7 +123,7 @@ def data_answer(flavor: str = "redis70", info: bytes | None = None) -> Answer:
                 return latency
             case ("CONFIG", "GET", *_):
                 return config
-        return unknown_command(command)
+        return others.get(command) or unknown_command(command)
 
     return answer
 
@@ -126,6 +139,7 @@ def sentinel_answer(
     captured = load_json(f"sentinel_{flavor}.json")
     masters = wire(captured["masters"] + list(extra_masters))
     (group,) = captured["replicas"]
+    others = captured_replies(flavor, "sentinel")
 
     def answer(command: Command) -> Reply:
         match command:
@@ -137,7 +151,7 @@ def sentinel_answer(
                 return SENTINEL_MYID.encode()
             case ("SENTINEL", "REPLICAS" | "SENTINELS" | "CKQUORUM" as what, _):
                 return wire(captured[str(what).lower()][group])
-        return unknown_command(command)
+        return others.get(command) or unknown_command(command)
 
     return answer
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from redis_ha_exporter.snapshot import InfoRecord, NodeSnapshot, SentinelGroupView, SentinelRecord
+from redis_ha_exporter.snapshot import NodeSnapshot
+from redis_ha_exporter.sources.info import InfoRecord
+from redis_ha_exporter.sources.sentinel import SentinelGroupView, SentinelRecord
 
 
 def _entry(address: str, flags: str, runid: str = "") -> dict[str, str]:
@@ -50,6 +52,7 @@ def sentinel(
         up=up,
         polls=1,
         last_success_at=1.0 if up else None,
+        identity=myid,
         records={SentinelRecord: SentinelRecord(myid, views if up else ())},
     )
 
@@ -65,5 +68,7 @@ def data_node(
         up=up,
         polls=1,
         last_success_at=1.0,
-        records={InfoRecord: InfoRecord({"server": server, "replication": {"role": role}})},
+        role=role,
+        identity=run_id,
+        records={InfoRecord: InfoRecord.of({"server": server, "replication": {"role": role}})},
     )

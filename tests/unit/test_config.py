@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from redis_ha_exporter.config import OPTIONS, ConfigError, Settings, load_settings
+from redis_ha_exporter.config import OPTIONS, ConfigError, Settings, load_settings, value_of
+from redis_ha_exporter.sources.slowlog import FETCH_MAX
 
 SECRET = "Pa55-w0rd-XYZ"
 
@@ -352,7 +353,7 @@ def test_data_address_without_a_port_still_means_6379() -> None:
 def test_new_settings_have_their_defaults() -> None:
     settings = load_settings({})
     assert settings.set_client_name is True
-    assert settings.slowlog_fetch_max == 1024
+    assert value_of(settings, FETCH_MAX) == 1024
 
 
 @pytest.mark.parametrize(
@@ -376,10 +377,10 @@ def test_slowlog_fetch_max_from_env_and_yaml(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = write_yaml(tmp_path, "slowlog-fetch-max: 5000\n")
-    assert load_settings({"config_file": config}).slowlog_fetch_max == 5000
+    assert value_of(load_settings({"config_file": config}), FETCH_MAX) == 5000
     monkeypatch.setenv("REDIS_EXPORTER_SLOWLOG_FETCH_MAX", "6000")
-    assert load_settings({"config_file": config}).slowlog_fetch_max == 6000
-    assert load_settings({"slowlog_fetch_max": "7000"}).slowlog_fetch_max == 7000
+    assert value_of(load_settings({"config_file": config}), FETCH_MAX) == 6000
+    assert value_of(load_settings({"slowlog_fetch_max": "7000"}), FETCH_MAX) == 7000
 
 
 def test_slowlog_fetch_max_below_fetch_names_both_flags() -> None:
@@ -388,13 +389,15 @@ def test_slowlog_fetch_max_below_fetch_names_both_flags() -> None:
         "--slowlog-fetch-max (REDIS_EXPORTER_SLOWLOG_FETCH_MAX): 100 must be at least "
         "--slowlog-fetch (REDIS_EXPORTER_SLOWLOG_FETCH) (200)"
     )
-    assert load_settings({"slowlog_fetch": 200, "slowlog_fetch_max": 200}).slowlog_fetch_max == 200
+    assert (
+        value_of(load_settings({"slowlog_fetch": 200, "slowlog_fetch_max": 200}), FETCH_MAX) == 200
+    )
 
 
 def test_slowlog_fetch_max_has_a_ceiling() -> None:
     (line,) = problems({"slowlog_fetch_max": 100_001})
     assert line.startswith("--slowlog-fetch-max (REDIS_EXPORTER_SLOWLOG_FETCH_MAX): ")
-    assert load_settings({"slowlog_fetch_max": 100_000}).slowlog_fetch_max == 100_000
+    assert value_of(load_settings({"slowlog_fetch_max": 100_000}), FETCH_MAX) == 100_000
 
 
 def test_every_setting_is_declared_with_a_flag_env_and_help() -> None:

@@ -17,9 +17,8 @@ from grafana_foundation_sdk.models import dashboard as dm
 
 from dashboards import generate
 from dashboards.queries import DIR, Expression, expressions, load, panels, to_promql
-from redis_ha_exporter.metrics import names as n
 from tests.conftest import ROOT
-from tests.metricnames import is_emitted
+from tests.metricnames import declared_defs, is_emitted
 
 UIDS = {
     "Redis node": "redis-ha-node",
@@ -189,10 +188,7 @@ def _grouped(part: Sequence[Token]) -> bool:
 
 
 def _counter_names() -> frozenset[str]:
-    defs = [v for v in vars(n).values() if isinstance(v, n.MetricDef)]
-    for value in vars(n).values():
-        if isinstance(value, dict):
-            defs += [d for d in value.values() if isinstance(d, n.MetricDef)]
+    defs = declared_defs()
     names = {d.name for d in defs if d.type == "counter"}
     names |= {
         f"{d.name}_{s}"
@@ -200,7 +196,7 @@ def _counter_names() -> frozenset[str]:
         if d.type in ("summary", "histogram")
         for s in ("sum", "count")
     }
-    return frozenset(names | {f"{n.NAMESPACE}_{m}" for m in n.INFO_COUNTERS.values()})
+    return frozenset(names)
 
 
 COUNTERS = _counter_names()

@@ -26,7 +26,8 @@ from redis_ha_exporter.discovery import (
     share,
     track_failovers,
 )
-from redis_ha_exporter.snapshot import Failover, GroupState, NodeSnapshot, SentinelGroupView
+from redis_ha_exporter.snapshot import Failover, GroupState, NodeSnapshot
+from redis_ha_exporter.sources.sentinel import SentinelGroupView
 from tests.unit.sentinels import data_node, sentinel, view
 
 DATA = Credentials("app", SecretStr("data-pw"))

@@ -16,8 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from prometheus_client.samples import Sample
 
 from redis_ha_exporter.exposition import Renderer, fragments, join, join_packed, pack
-from redis_ha_exporter.metrics.model import FamilyBuilder
-from redis_ha_exporter.metrics.names import MetricDef
+from redis_ha_exporter.metrics.model import FamilyBuilder, MetricDef
 from redis_ha_exporter.metrics.node import node_families
 from redis_ha_exporter.sources import ALL
 from redis_ha_exporter.store import Store

@@ -8,7 +8,8 @@ from dataclasses import replace
 from html.parser import HTMLParser
 
 from redis_ha_exporter.landing import render_landing
-from redis_ha_exporter.snapshot import Failover, GroupState, InfoRecord, NodeSnapshot
+from redis_ha_exporter.snapshot import Failover, GroupState, NodeSnapshot
+from redis_ha_exporter.sources.info import InfoRecord
 from redis_ha_exporter.store import Store
 from tests.unit import captured
 from tests.unit.sentinels import sentinel, view
@@ -48,7 +49,8 @@ def data(
         polled_at=NOW - 1.25,
         last_success_at=NOW - 1.25,
         polls=5,
-        records={InfoRecord: InfoRecord(info)},
+        role=role,
+        records={InfoRecord: InfoRecord.of(info)},
     )
 
 

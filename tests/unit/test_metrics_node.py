@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from redis_ha_exporter.metrics.node import node_families
-from redis_ha_exporter.snapshot import NodeSnapshot, SentinelRecord, SlowlogEntry, SlowlogRecord
+from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources import ALL
+from redis_ha_exporter.sources.sentinel import SentinelRecord
+from redis_ha_exporter.sources.slowlog import SlowlogEntry, SlowlogRecord
 from tests.unit.captured import (
     FLAVORS,
     GROUP,

@@ -12,17 +12,13 @@ from redis.exceptions import NoPermissionError, ResponseError
 
 from redis_ha_exporter import sources
 from redis_ha_exporter.poll import poll
-from redis_ha_exporter.snapshot import (
-    ConfigRecord,
-    InfoRecord,
-    LatencyRecord,
-    NodeSnapshot,
-    SentinelRecord,
-    SlowlogRecord,
-)
-from redis_ha_exporter.sources.base import Command, PollOptions, Reply
-from redis_ha_exporter.sources.config import CONFIG_PARAMS
-from redis_ha_exporter.sources.info import DATA_SECTIONS
+from redis_ha_exporter.snapshot import NodeSnapshot
+from redis_ha_exporter.sources.base import Command, NodeView, PollOptions, Reply
+from redis_ha_exporter.sources.config import REFRESH_POLLS, ConfigRecord
+from redis_ha_exporter.sources.info import InfoRecord
+from redis_ha_exporter.sources.latency import LatencyRecord
+from redis_ha_exporter.sources.sentinel import SentinelRecord, groups_of
+from redis_ha_exporter.sources.slowlog import FETCH, SlowlogRecord
 from tests.unit.captured import FLAVORS, info_text, load_json, raw_fields, wire
 from tests.unit.fake_client import (
     SENTINEL_MYID,
@@ -38,12 +34,12 @@ from tests.unit.fake_client import (
 INSTANCE = "127.0.0.1:53709"
 V7 = (7, 0, 15)
 LOADING = "LOADING Redis is loading the dataset in memory"
-DATA_ROUND: tuple[Command, ...] = (
-    ("INFO", *DATA_SECTIONS),
-    ("CONFIG", "GET", *CONFIG_PARAMS),
-    ("SLOWLOG", "GET", PollOptions().slowlog_fetch),
-    ("SLOWLOG", "LEN"),
-    ("LATENCY", "LATEST"),
+# What one poll of a data node sends with the default settings: every data source's commands.
+DATA_ROUND: tuple[Command, ...] = tuple(
+    command
+    for source in sources.ALL
+    if "data" in source.kinds
+    for command in source.commands(NodeView(INSTANCE, "data", V7), None)
 )
 
 
@@ -101,7 +97,7 @@ def test_a_known_data_node_is_polled_in_one_round_trip_of_at_most_five_commands(
 
 
 def test_config_is_reread_every_refresh_polls_and_the_previous_record_kept_between() -> None:
-    options = PollOptions(config_refresh_polls=3)
+    options = PollOptions({REFRESH_POLLS.name: 3})
     snap, reread = known(), []
     for _ in range(7):
         fake = FakeClient(data_answer())
@@ -134,7 +130,7 @@ def test_a_refused_source_is_logged_once_and_not_sent_again(
     assert InfoRecord in first.records
 
     fake = FakeClient(answer)
-    second = run(fake, stored(first), PollOptions(config_refresh_polls=1))
+    second = run(fake, stored(first), PollOptions({REFRESH_POLLS.name: 1}))
     assert [c for c in fake.commands if c[0] == word] == []
     assert second.refused == frozenset({name})
     assert len(fake.commands) == 5 - (2 if word == "SLOWLOG" else 1)
@@ -218,8 +214,10 @@ def test_a_sentinel_is_asked_only_about_the_followed_groups() -> None:
     assert fake.pipelines[-1] == tuple(
         ("SENTINEL", what, "cache") for what in ("REPLICAS", "SENTINELS", "CKQUORUM")
     )
-    assert [g.name for g in snap.sentinel_groups] == ["cache"]
-    section = snap.info["sentinel"]
+    assert [g.name for g in groups_of(snap)] == ["cache"]
+    record = snap.get(InfoRecord)
+    assert record is not None
+    section = record.sections["sentinel"]
     assert "master0" not in section
     assert section["master1"].startswith("name=cache,")
     assert section["sentinel_masters"] == "2"
@@ -262,7 +260,7 @@ def with_slowlog(last_id: int) -> NodeSnapshot:
 
 
 def test_a_slowlog_burst_is_read_in_a_second_round_and_every_entry_counted_once() -> None:
-    fetch = PollOptions().slowlog_fetch
+    fetch = FETCH.default
     fake = FakeClient(burst_answer(500))
     record = run(fake, with_slowlog(100)).get(SlowlogRecord)
     assert ("SLOWLOG", "GET", fetch) in fake.pipelines[0]

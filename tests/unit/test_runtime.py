@@ -13,7 +13,8 @@ from redis_ha_exporter.config import OPTIONS, load_settings
 from redis_ha_exporter.discovery import SentinelEvents, shard_of
 from redis_ha_exporter.poller import NodePoller
 from redis_ha_exporter.runtime import Runtime, _Event, _Published
-from redis_ha_exporter.snapshot import NodeSnapshot, SentinelGroupView
+from redis_ha_exporter.snapshot import NodeSnapshot
+from redis_ha_exporter.sources.sentinel import SentinelGroupView
 from tests.promtext import parse_series
 from tests.unit.sentinels import data_node, sentinel, view
 

@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 from redis_ha_exporter import exposition
 from redis_ha_exporter.address import AddressError, parse_target_pattern
 from redis_ha_exporter.exposition import Renderer, fragments, join, without_instance
-from redis_ha_exporter.metrics.model import FamilyBuilder
-from redis_ha_exporter.metrics.names import MetricDef
+from redis_ha_exporter.metrics.model import FamilyBuilder, MetricDef
 from redis_ha_exporter.scrape import Scraped, parse_target
 from redis_ha_exporter.sources import ALL
 from redis_ha_exporter.store import Store

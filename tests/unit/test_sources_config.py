@@ -7,9 +7,16 @@ from typing import Any
 import pytest
 
 from redis_ha_exporter.metrics.model import FamilyBuilder
-from redis_ha_exporter.snapshot import ConfigRecord, NodeSnapshot
+from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import NodeView, PollOptions
-from redis_ha_exporter.sources.config import CONFIG_PARAMS, commands, families, parse_config
+from redis_ha_exporter.sources.config import (
+    CONFIG_PARAMS,
+    REFRESH_POLLS,
+    ConfigRecord,
+    commands,
+    families,
+    parse_config,
+)
 from tests.unit.captured import FLAVORS, load_json, wire
 
 
@@ -30,7 +37,7 @@ def test_parse_config_merges_one_reply_per_parameter() -> None:
 
 
 def test_config_is_read_on_the_first_poll_and_every_refresh_polls() -> None:
-    options = PollOptions(config_refresh_polls=3)
+    options = PollOptions({REFRESH_POLLS.name: 3})
     old = ConfigRecord({"maxmemory": "0"})
     modern = [("CONFIG", "GET", *CONFIG_PARAMS)]
     assert commands(NodeView("n", "data", (7, 0), 0, options), None) == modern

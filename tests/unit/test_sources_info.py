@@ -7,8 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from redis_ha_exporter.replies import parse_kv_list, to_number, version_tuple
-from redis_ha_exporter.snapshot import InfoRecord
-from redis_ha_exporter.sources.info import DATA_SECTIONS, parse_info
+from redis_ha_exporter.sources.info import DATA_SECTIONS, InfoRecord, parse_info
 from tests.unit.captured import FLAVORS, ROLES, info_text, raw_fields
 
 
@@ -50,12 +49,12 @@ def test_fields_before_any_header_and_junk_lines() -> None:
 
 def test_field_finds_a_value_in_any_section() -> None:
     info = parse_info(info_text("redis70", "master"))
-    assert InfoRecord(info).field("role") == "master"
+    assert InfoRecord.of(info).field("role") == "master"
     assert (
-        InfoRecord(info).field("used_memory")
+        InfoRecord.of(info).field("used_memory")
         == raw_fields(info_text("redis70", "master"))["used_memory"]
     )
-    assert InfoRecord(info).field("no_such_field", "dflt") == "dflt"
+    assert InfoRecord.of(info).field("no_such_field", "dflt") == "dflt"
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)

@@ -1,4 +1,4 @@
-"""redis_ha_exporter.metrics.info: INFO fields -> redis_exporter's names, types and units.
+"""redis_ha_exporter.sources.info: INFO fields -> redis_exporter's names, types and units.
 
 Expected values are computed here from the raw captured INFO text, never copied from it.
 """
@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from redis_ha_exporter.metrics.names import INFO_COUNTERS, INFO_GAUGES
 from redis_ha_exporter.replies import parse_kv_list
-from redis_ha_exporter.snapshot import ConfigRecord, InfoRecord
-from redis_ha_exporter.sources.info import parse_info
+from redis_ha_exporter.sources.config import ConfigRecord
+from redis_ha_exporter.sources.info import InfoRecord, parse_info
+from redis_ha_exporter.sources.info_names import INFO_COUNTERS, INFO_GAUGES
 from tests.unit.captured import (
     FLAVORS,
     GROUP,
@@ -36,7 +36,7 @@ def edited(flavor: str, role: str, old: str, new: str) -> Exposition:
     text = info_text(flavor, role)
     assert old in text
     return exposition(
-        snapshot(flavor, role, records={0: InfoRecord(parse_info(text.replace(old, new)))})
+        snapshot(flavor, role, records={0: InfoRecord.of(parse_info(text.replace(old, new)))})
     )
 
 

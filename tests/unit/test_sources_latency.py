@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from redis_ha_exporter.snapshot import LatencyEvent
-from redis_ha_exporter.sources.latency import parse_latency
+from redis_ha_exporter.sources.latency import LatencyEvent, parse_latency
 from tests.unit.captured import FLAVORS, load_json, wire
 
 

@@ -1,12 +1,12 @@
-"""redis_ha_exporter.metrics.groups: the exporter's own view of each Sentinel group."""
+"""redis_ha_exporter.sources.sentinel: the exporter's own view of each Sentinel group."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
 from redis_ha_exporter.exposition import fragments, join
-from redis_ha_exporter.metrics.groups import group_families, master_views
 from redis_ha_exporter.snapshot import GroupState, NodeSnapshot
+from redis_ha_exporter.sources.sentinel import group_families, master_views
 from tests.promtext import value
 from tests.unit.sentinels import data_node, sentinel, view
 

@@ -9,14 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from redis_ha_exporter.snapshot import SlowlogEntry
-from redis_ha_exporter.snapshot import SlowlogRecord as SlowlogTally
 from redis_ha_exporter.sources.slowlog import (
     MAX_CMD_LEN,
+    SlowlogEntry,
     advance,
     command_name,
     parse_entries,
 )
+from redis_ha_exporter.sources.slowlog import SlowlogRecord as SlowlogTally
 from tests.unit.captured import FLAVORS, load_json, wire
 
 RUN = "a" * 40

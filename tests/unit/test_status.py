@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 import redis_ha_exporter.status
-from redis_ha_exporter.snapshot import Failover, GroupState, InfoRecord, NodeSnapshot
+from redis_ha_exporter.snapshot import Failover, GroupState, NodeSnapshot
+from redis_ha_exporter.sources.info import InfoRecord
 from redis_ha_exporter.status import Status, status
 from redis_ha_exporter.store import Store
 from tests.conftest import ROOT
@@ -28,9 +29,11 @@ def _store(*snaps: NodeSnapshot, **groups: GroupState) -> Store:
 
 
 def _with_replication(snap: NodeSnapshot, **fields: str) -> NodeSnapshot:
-    sections = {k: dict(v) for k, v in snap.info.items()}
+    info = snap.get(InfoRecord)
+    assert info is not None
+    sections = {k: dict(v) for k, v in info.sections.items()}
     sections.setdefault("replication", {}).update(fields)
-    return replace(snap, records={**snap.records, InfoRecord: InfoRecord(sections)})
+    return replace(snap, records={**snap.records, InfoRecord: InfoRecord.of(sections)})
 
 
 @pytest.mark.parametrize("flavor", captured.FLAVORS)
