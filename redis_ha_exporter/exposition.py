@@ -17,15 +17,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from prometheus_client.core import Metric
-from prometheus_client.gc_collector import GCCollector
-from prometheus_client.platform_collector import PlatformCollector
-from prometheus_client.process_collector import ProcessCollector
-
 from redis_ha_exporter import __version__
 from redis_ha_exporter.metrics import names as n
-from redis_ha_exporter.metrics.model import Family, FamilyBuilder, escape_label, format_value
+from redis_ha_exporter.metrics.model import Family, FamilyBuilder, escape_label
 from redis_ha_exporter.metrics.node import FamilySource, node_families
+from redis_ha_exporter.process import Runtime
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.sentinel import group_families
 from redis_ha_exporter.store import Store
@@ -158,22 +154,6 @@ def node_body(
     return without_instance(join(frags, openmetrics), snap.instance)
 
 
-def _from_client(metric: Metric) -> Family:
-    name = metric.name + ("_total" if metric.type == "counter" else "")
-    mtype = "untyped" if metric.type == "unknown" else metric.type
-    fam = Family(name, mtype, metric.documentation)  # type: ignore[arg-type]
-    for s in metric.samples:
-        suffix = (
-            s.name.removeprefix(name)
-            if s.name.startswith(name)
-            else s.name.removeprefix(metric.name)
-        )
-        labels = ",".join(f'{k}="{escape_label(v)}"' for k, v in sorted(s.labels.items()))
-        body = "{" + labels + "}" if labels else ""
-        fam.lines.append(f"{name}{suffix}{body} {format_value(s.value)}\n")
-    return fam
-
-
 @dataclass(slots=True)
 class _NodeCache:
     snap: NodeSnapshot
@@ -207,11 +187,7 @@ class Renderer:
         self._parts: list[Packed] = []
         self._layouts: dict[tuple[tuple[str, str, str], ...], tuple[tuple[str, str, str], ...]] = {}
         self._bodies: dict[tuple[bool, bool], bytes] = {}
-        self._runtime = [
-            ProcessCollector(registry=None),
-            PlatformCollector(registry=None),
-            GCCollector(registry=_NoRegistry()),  # type: ignore[arg-type]
-        ]
+        self._runtime = Runtime()
         self._lock = asyncio.Lock()
         self.renders = 0
         self.compressions = 0
@@ -237,10 +213,7 @@ class Renderer:
             python_version=platform.python_version(),
         )
         b.add(n.TARGET_SCRAPE_ERRORS, 0)
-        families = b.build()
-        for collector in self._runtime:
-            families.extend(_from_client(m) for m in collector.collect())
-        return fragments(families)
+        return fragments(b.build() + self._runtime.families())
 
     def _refresh_steps(self) -> Iterator[None]:
         """Brings the fleet's fragments up to date, yielding after each node rendered so an
@@ -347,10 +320,3 @@ class Renderer:
 
 def gzip_body(body: bytes) -> bytes:
     return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
-
-
-class _NoRegistry:
-    """GCCollector insists on registering itself somewhere; we collect it by hand."""
-
-    def register(self, collector: object) -> None:
-        return None
