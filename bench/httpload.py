@@ -4,7 +4,8 @@ the last byte of the body (gzip bodies are not decompressed on the clock).
 
     echo '{"mode": "burst", ...}' | .venv/bin/python -m bench.httpload   # JSON result on stdout
 
-Modes: `burst` (a closed loop of `concurrency` workers over `paths` for `duration` seconds) and
+Modes: `burst` (a closed loop of `concurrency` workers over `paths` for `duration` seconds or
+`max_requests` requests, optionally `pause` seconds apart) and
 `paced` (each job's path requested every `period` s from `start_at + offset`, on a shared pool
 of connections per address).
 """
@@ -126,18 +127,23 @@ def _cpu(pid: int | None) -> float | None:
 
 async def burst(spec: dict[str, Any]) -> dict[str, Any]:
     """`concurrency` connections, each asking for the next of `paths` as soon as it has its
-    answer, for `duration` seconds or `max_requests` requests."""
+    answer (or `pause` seconds after it), for `duration` seconds or `max_requests` requests."""
     host, port, headers = spec["host"], int(spec["port"]), dict(spec.get("headers", {}))
     paths = itertools.cycle(spec["paths"])
     conns = [Connection(host, port) for _ in range(int(spec["concurrency"]))]
     await asyncio.gather(*(c.open() for c in conns))  # not on the clock
     budget = itertools.count()
     max_requests = int(spec.get("max_requests", 10**9))
+    pause = float(spec.get("pause", 0.0))
     results: list[Result] = []
     first: list[bytes] = []
 
     async def worker(conn: Connection) -> None:
-        while time.monotonic() < deadline and next(budget) < max_requests:
+        for sent in itertools.count():
+            if time.monotonic() >= deadline or next(budget) >= max_requests:
+                break
+            if pause and sent:
+                await asyncio.sleep(pause)
             result = await _get(conn, next(paths), headers, keep=not first)
             if result.body:
                 first.append(result.body)

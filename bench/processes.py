@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from tests.topology import find_server_binary, free_port
 
@@ -102,22 +102,25 @@ def start_theirs(redis_addr: str, password: str, log: Path) -> Exporter:
     return Exporter("theirs", proc, f"http://{HOST}:{port}")
 
 
-class Replay:
-    """The replay server process on `nodes` ports; `stop()` returns what it recorded."""
+class BenchServer:
+    """A stand-in server of the bench (`python -m bench.<module>`) in its own process: it
+    prints one JSON line once it listens (`hello`), and `stop()` returns what it recorded."""
 
-    def __init__(self, capture: Path, nodes: int, workdir: Path) -> None:
-        self._out = workdir / "replay.json"
-        with open(workdir / "replay.log", "wb") as log:
-            argv = ["--capture", str(capture), "--nodes", str(nodes), "--out", str(self._out)]
+    def __init__(self, module: str, argv: Sequence[str], workdir: Path) -> None:
+        name = module.rsplit(".", 1)[-1]
+        self._out = workdir / f"{name}.json"
+        with open(workdir / f"{name}.log", "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.replay", *argv], stdout=subprocess.PIPE, stderr=log
+                [sys.executable, "-m", module, *argv, "--out", str(self._out)],
+                stdout=subprocess.PIPE,
+                stderr=log,
             )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
             self.proc.wait(10)
-            raise RuntimeError(f"the replay server did not start; see {workdir / 'replay.log'}")
-        self.ports: list[int] = json.loads(line)["ports"]
+            raise RuntimeError(f"{module} did not start; see {workdir / f'{name}.log'}")
+        self.hello: dict[str, Any] = json.loads(line)
         self.stats: dict[str, Any] = {}
 
     def stop(self) -> dict[str, Any]:
@@ -127,7 +130,7 @@ class Replay:
             self.stats = json.loads(self._out.read_text())
         return self.stats
 
-    def __enter__(self) -> Replay:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -139,6 +142,26 @@ class Replay:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+class Replay(BenchServer):
+    """The replay server (bench/replay.py) on `nodes` ports."""
+
+    def __init__(self, capture: Path, nodes: int, workdir: Path) -> None:
+        super().__init__(
+            "bench.replay", ["--capture", str(capture), "--nodes", str(nodes)], workdir
+        )
+        self.ports: list[int] = self.hello["ports"]
+
+
+class FakeSentinel(BenchServer):
+    """The fake Sentinel (bench/fakesentinel.py) naming `nodes` dead replicas and a master."""
+
+    def __init__(self, nodes: int, mode: str, workdir: Path) -> None:
+        argv = ["--nodes", str(nodes), "--mode", mode]
+        super().__init__("bench.fakesentinel", argv, workdir)
+        self.address = f"{HOST}:{self.hello['sentinel']}"
+        self.dead: list[str] = [f"{HOST}:{port}" for port in self.hello["nodes"]]
 
 
 def stop(proc: subprocess.Popen[Any], timeout: float = 15.0) -> None:

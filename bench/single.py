@@ -1,6 +1,6 @@
 """One node, side by side: each exporter's CPU per poll at a 2 s and a 10 s interval (idle
-time included) and what each poll costs its Redis, all four exporters running at once, each
-against its own real redis-server loaded with the same data.
+time included), its RSS over the same window, and what each poll costs its Redis, all four
+exporters running at once, each against its own real redis-server loaded with the same data.
 
 Ours polls on its own schedule and gets one gzip scrape of /metrics per interval, as from
 Prometheus; redis_exporter polls when scraped, once per interval, with the same request.
@@ -29,12 +29,13 @@ from bench.processes import (
     stop,
     wait_until,
 )
-from bench.procstat import CLOCK_TICKS, cpu_seconds, status_kib
+from bench.procstat import CLOCK_TICKS, RssSampler, cpu_seconds
 from bench.redisstats import CommandStats, Window
 from bench.report import Row, median, percentile
 from tests.topology import Flavor, ServerProcess, start_standalone
 
 GZIP = {"Accept-Encoding": "gzip"}
+RSS_PERIOD = 1.0  # seconds between two samples of each exporter's VmRSS
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,9 @@ def notes(plan: Plan) -> list[str]:
         "covers one sub-window; the only probe commands counted in it are the previous reset "
         "(config|resetstat), the previous EXEC and this MULTI, one call each, left out by name "
         "(bench/redisstats.py). Command time is commandstats `usec` (execution only, not I/O).",
+        f"1 node RSS: each exporter's VmRSS from /proc/<pid>/status every {RSS_PERIOD:g} s from "
+        "the window's start (after the warm-up) to its end, under the same scrapes as the CPU "
+        "rows; the median is shown, the samples and their maximum are in the JSON.",
     ]
 
 
@@ -76,6 +80,7 @@ class Side:
     exporter: Exporter
     cpu: list[float] = field(default_factory=list)  # CPU seconds at each boundary
     windows: list[Window] = field(default_factory=list)
+    rss: RssSampler | None = None  # from the window's start
 
     @property
     def job(self) -> str:
@@ -142,19 +147,25 @@ def run(
             sleep_until(start_at + j * plan.subwindow_seconds)
             for side in sides:
                 side.cpu.append(cpu_seconds(side.exporter.pid))
+                if j == 0:  # RSS over the window only, past the warm-up
+                    side.rss = stack.enter_context(RssSampler(side.exporter.pid, RSS_PERIOD))
             for side, probe in zip(sides, probes, strict=True):
                 window = probe.boundary()
                 if j:
                     side.windows.append(window)
+        for side in sides:
+            assert side.rss is not None
+            side.rss.stop()
         scrapes = finish_load(load)["requests"]
-        rss = {s.job: status_kib(s.exporter.pid, "VmRSS") for s in sides}
     return {
         "plan": {"intervals": plan.intervals, "subwindow_seconds": plan.subwindow_seconds},
-        "sides": {s.job: _summary(s, plan, scrapes[s.job], rss[s.job]) for s in sides},
+        "sides": {s.job: _summary(s, plan, scrapes[s.job]) for s in sides},
     }
 
 
-def _summary(side: Side, plan: Plan, scrapes: list[list[float]], rss_kib: int) -> dict[str, Any]:
+def _summary(side: Side, plan: Plan, scrapes: list[list[float]]) -> dict[str, Any]:
+    assert side.rss is not None
+    rss = [kib / 1024 for _, kib in side.rss.samples]
     polls = plan.subwindow_seconds / side.interval
     cpu = [(b - a) / polls for a, b in zip(side.cpu, side.cpu[1:], strict=False)]
     by_command: dict[str, list[float]] = {}
@@ -180,7 +191,10 @@ def _summary(side: Side, plan: Plan, scrapes: list[list[float]], rss_kib: int) -
         "scrape_errors": len(scrapes) - len(ok),
         "scrape_latency_ms_p50": (percentile([r[2] for r in ok], 50) or 0) * 1000,
         "scrape_body_bytes": median([r[4] for r in ok]),
-        "rss_kib_end": rss_kib,
+        "rss_mib": [round(r, 2) for r in rss],
+        "rss_mib_median": median(rss),
+        "rss_mib_max": max(rss, default=None),
+        "rss_kib_end": side.rss.end_kib,
     }
 
 
@@ -202,6 +216,7 @@ def rows(result: dict[str, Any], plan: Plan) -> list[Row]:
         ("Redis commands per poll", "redis_calls_per_poll"),
         ("Redis connections per poll", "redis_connections_per_poll"),
         ("/metrics scrape latency p50, ms", "scrape_latency_ms_p50"),
+        (f"RSS, MiB (median of samples every {RSS_PERIOD:g} s over {n * seconds:g} s)", "rss_mib"),
     ]
     for interval in plan.intervals:
         ours, theirs = sides[f"ours-{interval:g}s"], sides.get(f"theirs-{interval:g}s")

@@ -1,14 +1,17 @@
 """`make bench`: our exporter beside redis_exporter (Debian's prometheus-redis-exporter, when
-installed): CPU per poll and Redis cost per poll for one node, then CPU, memory, poll lateness
-and HTTP latency at 10, 100 and 1,000 replayed nodes. Prints a Markdown table, writes JSON;
+installed): CPU per poll, RSS and Redis cost per poll for one node; CPU, memory, poll lateness
+and HTTP latency at 10, 100 and 1,000 replayed nodes; and, ours only, /metrics latency and CPU
+with 5,000 Sentinel-discovered nodes that never answer. Prints a Markdown table, writes JSON;
 never part of pass/fail.
 
     .venv/bin/python -m bench.suite [--quick] [--json bench/results.json] [--scales 10,100]
+        [--scenarios single,scale,dead] [--dead-nodes 5000] [--dead-mode silent|refused]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -18,7 +21,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import dataset, scale, scaletable, single
+from bench import dataset, dead, scale, scaletable, single
 from bench.capture import record
 from bench.processes import freeze_exporter, machine, theirs_binary
 from bench.replay import raise_nofile
@@ -26,6 +29,7 @@ from bench.report import Row, header, markdown, rows_json
 from tests.topology import Flavor, available_flavors, start_standalone
 
 PASSWORD = "bench-Pw-2718"
+SCENARIOS = ("single", "scale", "dead")
 
 
 def _progress(text: str) -> None:
@@ -34,16 +38,33 @@ def _progress(text: str) -> None:
 
 def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short windows, 10 and 100 nodes")
+    parser.add_argument(
+        "--quick", action="store_true", help="short windows, 10 and 100 nodes, 1,000 dead ones"
+    )
     parser.add_argument("--json", type=Path, default=Path("bench/results.json"))
     parser.add_argument("--scales", help="comma-separated node counts (default 10,100,1000)")
     parser.add_argument(
-        "--scenarios", default="single,scale", help="comma-separated: single, scale"
+        "--scenarios", default=",".join(SCENARIOS), help="comma-separated: " + ", ".join(SCENARIOS)
+    )
+    parser.add_argument(
+        "--dead-nodes",
+        type=int,
+        help=f"dead replicas for `dead` (default {dead.FULL.nodes}; --quick {dead.QUICK.nodes})",
+    )
+    parser.add_argument(
+        "--dead-mode",
+        choices=sorted(dead.MODES),
+        default=dead.DEFAULT_MODE,
+        help="dead nodes that accept and never reply (silent) or refuse connections",
     )
     parser.add_argument(
         "--ours-only", action="store_true", help="leave redis_exporter out even when installed"
     )
-    return parser.parse_args()
+    args = parser.parse_args()
+    unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; one of {SCENARIOS}")
+    return args
 
 
 def main() -> int:
@@ -104,6 +125,18 @@ def main() -> int:
                 notes += result.get("notes", [])
             if scales:
                 notes += scaletable.NOTES
+        if "dead" in scenarios:
+            plan = dead.QUICK if args.quick else dead.FULL
+            if args.dead_nodes:
+                plan = dataclasses.replace(plan, nodes=args.dead_nodes)
+            _progress(f"{plan.nodes} dead replicas behind a Sentinel ({args.dead_mode})")
+            try:
+                result = dead.run(workdir / "dead", code, PASSWORD, plan, args.dead_mode, _progress)
+                results["dead"] = result
+                rows += dead.rows(result, args.quick)
+                notes += dead.notes(result)
+            except Exception as exc:
+                notes.append(_failed("the dead-nodes scenario", exc))
     elapsed = time.monotonic() - started
     results["duration_seconds"] = elapsed
     results["rows"] = rows_json(rows)
