@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from redis_ha_exporter.metrics.model import MetricDef
-from redis_ha_exporter.sources import config, info, latency, sentinel, slowlog
+from redis_ha_exporter.sources import config, info, latency, pubsub, sentinel, slowlog
 from redis_ha_exporter.sources.base import Source
 
 ALL: tuple[Source[Any], ...] = (
@@ -13,6 +13,7 @@ ALL: tuple[Source[Any], ...] = (
     config.SOURCE,
     slowlog.SOURCE,
     latency.SOURCE,
+    pubsub.SOURCE,
     sentinel.SOURCE,
 )
 
