@@ -57,7 +57,7 @@ bench: deps test-servers
 lint: deps
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
-	$(VENV)/bin/mypy redis_ha_exporter tests tools dashboards
+	$(VENV)/bin/mypy redis_ha_exporter tests tools dashboards bench
 	$(VENV)/bin/hadolint Dockerfile
 
 clean:

@@ -1,5 +1,6 @@
-"""redis.asyncio client factory: one persistent connection per node, our own timeouts and
-no hidden retries (the poller owns backoff), and replies left raw for our parsers.
+"""redis.asyncio client factory for the Sentinel event subscriptions: one persistent
+connection, our own timeouts and no hidden retries, and replies left raw for our parsers. (Polls
+use `wire.py`.)
 
 The client name is set best effort on every (re)connect: redis-py's own `client_name` fails
 the connection when a least-privilege ACL user may not run CLIENT SETNAME.
@@ -43,8 +44,12 @@ class ClientName:
         try:
             await connection.read_response()
         except ResponseError as exc:
-            self.enabled = False
-            self._on_refused(exc)
+            self.refused(exc)
+
+    def refused(self, exc: ResponseError) -> None:
+        """The server said no: stop asking, say so once."""
+        self.enabled = False
+        self._on_refused(exc)
 
 
 def make_client(

@@ -1,5 +1,5 @@
-"""One poll of one node: the sources' commands in one pipelined round trip (a second only when
-a source asks for more), each source's replies parsed into its record, a new snapshot out.
+"""One poll of one node: the sources' commands in one round trip (a second only when a source
+asks for more), each source's replies parsed into its record, a new snapshot out.
 
 The poller's loop, and later `/scrape` and the benchmarks, all call `poll()`; it knows nothing
 about timing, reconnects or backoff.
@@ -10,9 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
-
-from redis.asyncio import Redis
+from typing import Any, Protocol
 
 from redis_ha_exporter.replies import decode
 from redis_ha_exporter.snapshot import NodeKind, NodeSnapshot
@@ -31,18 +29,19 @@ class _Plan:
     replies: list[Reply]
 
 
-async def run_commands(client: Redis, commands: Sequence[Command]) -> list[Reply]:
-    """One round trip; error replies come back as exceptions in their place."""
-    if not commands:
-        return []
-    async with client.pipeline(transaction=False) as pipe:
-        for command in commands:
-            pipe.execute_command(*command)
-        replies: list[Reply] = await pipe.execute(raise_on_error=False)
-    return replies
+class Connection(Protocol):
+    """What a poll needs of a node's connection (`wire.Link`; a fake in the unit tests)."""
+
+    async def roundtrip(self, commands: Sequence[Command]) -> list[Reply]:
+        """One round trip; error replies come back as exceptions in their place."""
+        ...
 
 
-async def identify(client: Redis) -> tuple[NodeKind, tuple[int, ...]]:
+async def run_commands(client: Connection, commands: Sequence[Command]) -> list[Reply]:
+    return await client.roundtrip(commands) if commands else []
+
+
+async def identify(client: Connection) -> tuple[NodeKind, tuple[int, ...]]:
     """What the node is and its version, from `INFO server` (understood by every kind)."""
     (reply,) = await run_commands(client, [("INFO", "server")])
     if isinstance(reply, Exception):
@@ -52,7 +51,10 @@ async def identify(client: Redis) -> tuple[NodeKind, tuple[int, ...]]:
 
 
 async def poll(
-    client: Redis, prev: NodeSnapshot, sources: Sequence[Source[Any]], options: PollOptions
+    client: Connection,
+    prev: NodeSnapshot,
+    sources: Sequence[Source[Any]],
+    options: PollOptions,
 ) -> NodeSnapshot:
     """Poll the node once. Raises on I/O errors and on an error reply to INFO; the caller
     turns that into a failed snapshot. The result has `up=True` and no timings yet."""
@@ -102,7 +104,7 @@ def _identity(kind: NodeKind, info: InfoRecord, records: dict[type, object]) -> 
 
 
 async def _collect(
-    client: Redis, node: NodeView, prev: NodeSnapshot, sources: Sequence[Source[Any]]
+    client: Connection, node: NodeView, prev: NodeSnapshot, sources: Sequence[Source[Any]]
 ) -> tuple[dict[type, object], frozenset[str], list[tuple[str, str, str]]]:
     """Records by type, the sources refused so far, and (instance, what, source) of each
     source refused in this poll, for the caller to log."""

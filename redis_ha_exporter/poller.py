@@ -10,22 +10,23 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from redis_ha_exporter.connection import ClientName, make_client
+from redis_ha_exporter.connection import ClientName
 from redis_ha_exporter.discovery import NodeSpec
 from redis_ha_exporter.poll import poll
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import PollOptions, Source
+from redis_ha_exporter.wire import Link, open_link
 
 log = logging.getLogger("redis_ha_exporter.poller")
 
@@ -52,6 +53,10 @@ def describe_error(exc: BaseException, timeout: float, secrets: tuple[str, ...] 
         reason = f"timeout: no reply within {timeout:g}s"
     elif isinstance(exc, RedisConnectionError):
         reason = f"connection failed: {text or type(exc).__name__}"
+    elif isinstance(exc, OSError):
+        # Refused, unreachable, unknown host, TLS: the OS's words, without errno noise.
+        detail = str(exc) if isinstance(exc, ssl.SSLError) else exc.strerror or text
+        reason = f"connection failed: {detail or type(exc).__name__}"
     elif isinstance(exc, ResponseError):
         reason = f"error reply: {text}"
     else:
@@ -98,8 +103,7 @@ class NodePoller:
         self.settings = settings
         self._sources = sources
         self._publish = publish
-        self._client: Redis | None = None
-        self._connected = False
+        self._link: Link | None = None
         self._failures = 0
         self._name = ClientName(settings.set_client_name, self._name_refused)
         self._poke = asyncio.Event()
@@ -158,10 +162,10 @@ class NodePoller:
         return poked
 
     async def _disconnect(self) -> None:
-        client, self._client, self._connected = self._client, None, False
-        if client is not None:
-            with contextlib.suppress(Exception):
-                await client.aclose()
+        """Close the connection for good: the socket goes, not back to a pool."""
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()
 
     async def poll_once(self) -> bool:
         """One poll; the snapshot it publishes records success or the reason for failure."""
@@ -169,7 +173,7 @@ class NodePoller:
         prev = replace(self.snapshot, groups=self.spec.groups)
         try:
             async with asyncio.timeout(self.settings.timeout):
-                reused = self._connected
+                reused = self._link is not None
                 try:
                     snap, connect_time = await self._attempt(prev)
                 except RedisConnectionError:
@@ -205,17 +209,15 @@ class NodePoller:
 
     async def _attempt(self, prev: NodeSnapshot) -> tuple[NodeSnapshot, float]:
         connect_time = 0.0
-        if self._client is None:
-            self._client = make_client(
-                self.spec.address, self.spec.credentials, self.settings.timeout, self._name
-            )
-        if not self._connected:
+        link = self._link
+        if link is None:
             t0 = time.monotonic()
-            await self._client.execute_command("PING")  # type: ignore[no-untyped-call]
+            link = self._link = await open_link(
+                self.spec.address, self.spec.credentials, self._name
+            )
             connect_time = time.monotonic() - t0
-            self._connected = True
             prev = replace(prev, refused=frozenset())  # a new connection may be allowed more
-        return await poll(self._client, prev, self._sources, self.settings.options), connect_time
+        return await poll(link, prev, self._sources, self.settings.options), connect_time
 
     def _name_refused(self, exc: ResponseError) -> None:
         log.info(

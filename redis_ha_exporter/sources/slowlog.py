@@ -28,10 +28,12 @@ SECOND_READ_MARGIN = 32
 FETCH = Setting(
     "slowlog_fetch",
     int,
-    128,
+    # The newest id alone tells whether anything is new; the rest only when it is.
+    1,
     "--slowlog-fetch",
     ("REDIS_EXPORTER_SLOWLOG_FETCH",),
-    "entries read with `SLOWLOG GET` per poll",
+    "entries read with each poll's first `SLOWLOG GET`; more are read in the same poll only "
+    "when more than that are new",
     metavar="N",
     ge=1,
     le=10_000,
@@ -181,17 +183,20 @@ def more(node: NodeView, prev: SlowlogRecord | None, replies: Sequence[Reply]) -
     """A burst: more entries are new than one `SLOWLOG GET` window holds. Read the rest in
     the same poll, up to what is still in the log and the ceiling, so `missed` only counts
     entries that really left the log."""
-    if prev is None or prev.last_id is None or prev.last_id < 0:
-        return ()
+    if prev is None or prev.last_id is None:
+        return ()  # the first poll counts nothing: what is in the log predates us
     entries = parse_entries(replies[0])
     length = to_int(replies[1])
     if len(entries) < FETCH.of(node.options) or length is None:
         return ()  # the window held the whole log
     oldest, newest = min(e.id for e in entries), max(e.id for e in entries)
-    if oldest <= prev.last_id + 1:
+    if prev.last_id < 0:
+        new = length  # the log was empty when we last looked: all of it is new
+    elif oldest <= prev.last_id + 1:
         return ()  # the window reaches back to what we have seen
-    # After a restart ids start again from 0; every entry in the log is then new.
-    new = newest - prev.last_id if newest > prev.last_id else newest + 1
+    else:
+        # After a restart ids start again from 0; every entry in the log is then new.
+        new = newest - prev.last_id if newest > prev.last_id else newest + 1
     wanted = min(new, length, FETCH_MAX.of(node.options))
     if wanted <= len(entries):
         return ()

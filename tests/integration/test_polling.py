@@ -3,6 +3,7 @@ node hangs, and exactly-once slowlog counting."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Iterator
@@ -12,6 +13,12 @@ from typing import Any
 import pytest
 import redis
 
+from redis_ha_exporter import sources
+from redis_ha_exporter.address import parse_address
+from redis_ha_exporter.config import Credentials
+from redis_ha_exporter.discovery import NodeSpec
+from redis_ha_exporter.poller import NodePoller, PollSettings
+from redis_ha_exporter.snapshot import NodeSnapshot
 from tests.conftest import FLAVORS, wait_until
 from tests.promtext import parse_series, value
 from tests.topology import ServerProcess, start_standalone
@@ -300,3 +307,32 @@ def test_a_slowlog_burst_larger_than_one_fetch_is_counted_in_full(
     assert seen - base_seen == last_id - base_id
     assert 0 < sets() - before_sets <= 50 * 2  # at most one full log per poll
     client.close()
+
+
+def _exporter_connections(node: ServerProcess) -> int:
+    with redis.Redis(port=node.port) as observer:
+        return sum(c.get("name") == "redis-ha-exporter" for c in observer.client_list())
+
+
+def test_a_stopped_poller_closes_its_socket_for_good(servers: list[ServerProcess]) -> None:
+    # /scrape evicts on-demand pollers this way: each must give its socket back to the OS,
+    # not to a pool that outlives it.
+    node = servers[0]
+    spec = NodeSpec(parse_address(node.address), Credentials())
+    published: list[NodeSnapshot] = []
+
+    async def scenario() -> tuple[bool, int, int]:
+        pollers = [
+            NodePoller(spec, PollSettings(interval=60, timeout=2), sources.ALL, published.append)
+            for _ in range(20)
+        ]
+        ok = all([await p.poll_once() for p in pollers])
+        during = _exporter_connections(node)
+        for poller in pollers:
+            await poller.stop()
+        await asyncio.sleep(0.2)  # the server notices the closed sockets
+        return ok, during, _exporter_connections(node)
+
+    ok, during, after = asyncio.run(scenario())
+    assert ok and all(s.up for s in published)
+    assert (during, after) == (20, 0)

@@ -91,9 +91,9 @@ def snapshot(flavor: str, role: str, **overrides: Any) -> NodeSnapshot:
 
     text = info_text(flavor, role)
     start = NodeSnapshot(f"127.0.0.1:{raw_fields(text)['tcp_port']}", "unknown", (GROUP,))
-    first = asyncio.run(poll(FakeClient(baseline).redis, start, sources.ALL, PollOptions()))
+    first = asyncio.run(poll(FakeClient(baseline), start, sources.ALL, PollOptions()))
     prev = replace(first, polls=1, last_success_at=NOW)
-    snap = asyncio.run(poll(FakeClient(answer).redis, prev, sources.ALL, PollOptions()))
+    snap = asyncio.run(poll(FakeClient(answer), prev, sources.ALL, PollOptions()))
     fields: dict[str, Any] = {
         "polled_at": NOW,
         "duration": 0.004,

@@ -2,9 +2,8 @@
 the dedicated captures of INFO, CONFIG, SLOWLOG, LATENCY and SENTINEL, then whatever
 `commands_<flavor>_<role>.json` holds for every other registered source.
 
-It offers what `exporter.poll` and `exporter.poller` call: `pipeline(transaction=False)` as an
-async context manager with `execute_command` and `execute(raise_on_error=False)`, plus
-`execute_command("PING")` and `aclose()`. Every pipeline's commands are recorded.
+It offers what `poll()` and the poller call of a `wire.Link`: `roundtrip(commands)` and
+`close()`. Every round trip's commands are recorded.
 """
 
 from __future__ import annotations
@@ -12,39 +11,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from redis_ha_exporter.sources.base import Command, Reply
+from redis_ha_exporter.wire import Link
 from tests.unit.captured import FIXTURES, load_json, wire
 
 Answer = Callable[[Command], Reply]
 SENTINEL_MYID = "5e" * 20
-
-
-class FakePipeline:
-    def __init__(self, client: FakeClient) -> None:
-        self._client = client
-        self._commands: list[Command] = []
-
-    async def __aenter__(self) -> FakePipeline:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    def execute_command(self, *args: str | int) -> None:
-        self._commands.append(tuple(args))
-
-    async def execute(self, raise_on_error: bool = True) -> list[Reply]:
-        assert raise_on_error is False, "error replies must come back in their place"
-        commands = tuple(self._commands)
-        self._client.pipelines.append(commands)
-        if self._client.delay is not None:
-            await self._client.delay()
-        if self._client.fail is not None:
-            raise self._client.fail
-        return [self._client.answer(c) for c in commands]
 
 
 class FakeClient:
@@ -60,24 +34,25 @@ class FakeClient:
         self.answer = answer
         self.fail = fail
         self.delay = delay
-        self.pipelines: list[tuple[Command, ...]] = []
-        self.direct: list[tuple[Any, ...]] = []
+        self.pipelines: list[tuple[Command, ...]] = []  # one entry per round trip
         self.closed = False
 
-    def pipeline(self, transaction: bool = True) -> FakePipeline:
-        assert transaction is False, "a poll never wraps its commands in MULTI/EXEC"
-        return FakePipeline(self)
+    async def roundtrip(self, commands: Sequence[Command]) -> list[Reply]:
+        commands = tuple(commands)
+        self.pipelines.append(commands)
+        if self.delay is not None:
+            await self.delay()
+        if self.fail is not None:
+            raise self.fail
+        return [self.answer(c) for c in commands]
 
-    async def execute_command(self, *args: Any) -> Reply:
-        self.direct.append(args)
-        return b"PONG"
-
-    async def aclose(self) -> None:
+    def close(self) -> None:
         self.closed = True
 
     @property
-    def redis(self) -> Redis:
-        return cast(Redis, self)
+    def link(self) -> Link:
+        """As the poller holds a connection."""
+        return cast(Link, self)
 
     @property
     def commands(self) -> list[Command]:

@@ -18,7 +18,7 @@ from redis_ha_exporter.sources.config import REFRESH_POLLS, ConfigRecord
 from redis_ha_exporter.sources.info import InfoRecord
 from redis_ha_exporter.sources.latency import LatencyRecord
 from redis_ha_exporter.sources.sentinel import SentinelRecord, groups_of
-from redis_ha_exporter.sources.slowlog import FETCH, SlowlogRecord
+from redis_ha_exporter.sources.slowlog import FETCH, SECOND_READ_MARGIN, SlowlogRecord
 from tests.unit.captured import FLAVORS, info_text, load_json, raw_fields, wire
 from tests.unit.fake_client import (
     SENTINEL_MYID,
@@ -44,7 +44,7 @@ DATA_ROUND: tuple[Command, ...] = tuple(
 
 
 def run(fake: FakeClient, prev: NodeSnapshot, options: PollOptions | None = None) -> NodeSnapshot:
-    return asyncio.run(poll(fake.redis, prev, sources.ALL, options or PollOptions()))
+    return asyncio.run(poll(fake, prev, sources.ALL, options or PollOptions()))
 
 
 def known(**fields: Any) -> NodeSnapshot:
@@ -282,9 +282,43 @@ def test_entries_logged_between_the_two_reads_of_a_burst_are_not_missed() -> Non
     assert (record.entries, record.missed, record.last_id) == ({"debug": 420}, 0, 520)
 
 
-def test_a_slowlog_window_reaching_back_to_the_last_id_needs_no_second_round() -> None:
-    fake = FakeClient(burst_answer(500))
+@pytest.mark.parametrize(("newest", "entries"), [(450, {}), (451, {"debug": 1})])
+def test_no_or_one_new_slowlog_entry_needs_no_second_round(
+    newest: int, entries: dict[str, int]
+) -> None:
+    fake = FakeClient(burst_answer(newest))
     record = run(fake, with_slowlog(450)).get(SlowlogRecord)
+    assert ("SLOWLOG", "GET", 1) in fake.pipelines[0]
+    assert len(fake.pipelines) == 1
+    assert record is not None
+    assert (record.entries, record.missed, record.last_id) == (entries, 0, newest)
+
+
+def test_two_new_slowlog_entries_are_read_in_a_second_round_of_the_same_poll() -> None:
+    fake = FakeClient(burst_answer(452))
+    record = run(fake, with_slowlog(450)).get(SlowlogRecord)
+    assert len(fake.pipelines) == 2
+    ((_, _, n),) = fake.pipelines[1]
+    assert 2 <= int(n) <= 2 + SECOND_READ_MARGIN
+    assert record is not None
+    assert (record.entries, record.missed) == ({"debug": 2}, 0)
+
+
+def test_entries_after_a_log_seen_empty_are_all_read_and_counted() -> None:
+    # Ids start at 0 and the log was empty at the last poll: the newest id alone cannot say
+    # how many are new, the length can.
+    run_id = raw_fields(info_text("redis70", "master"))["run_id"]
+    empty_seen = SlowlogRecord(last_id=-1, gap_known=False, run_id=run_id)
+    fake = FakeClient(burst_answer(3))
+    record = run(fake, known(polls=1, records={SlowlogRecord: empty_seen})).get(SlowlogRecord)
+    assert len(fake.pipelines) == 2
+    assert record is not None
+    assert (record.entries, record.missed, record.last_id) == ({"debug": 3}, 0, 3)
+
+
+def test_a_larger_first_window_reaching_back_to_the_last_id_needs_no_second_round() -> None:
+    fake = FakeClient(burst_answer(500))
+    record = run(fake, with_slowlog(450), PollOptions({FETCH.name: 128})).get(SlowlogRecord)
     assert len(fake.pipelines) == 1
     assert record is not None
     assert (record.entries, record.missed) == ({"debug": 50}, 0)

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -29,6 +28,7 @@ from redis_ha_exporter.poller import (
     retry_delay,
 )
 from redis_ha_exporter.snapshot import NodeSnapshot
+from redis_ha_exporter.wire import Link
 from tests.unit.captured import snapshot
 from tests.unit.fake_client import FakeClient, data_answer
 
@@ -171,19 +171,19 @@ def new_poller(published: list[NodeSnapshot], timeout: float = 0.5) -> NodePolle
 
 def attach(poller: NodePoller, fake: FakeClient) -> None:
     """As if the poller had connected before: the connection is reused."""
-    poller._client = fake.redis
-    poller._connected = True
+    poller._link = fake.link
 
 
-def fake_make_client(monkeypatch: pytest.MonkeyPatch, *clients: FakeClient) -> list[Any]:
+def fake_open_link(monkeypatch: pytest.MonkeyPatch, *clients: FakeClient) -> list[Any]:
+    """New connections come from `clients` in turn."""
     calls: list[Any] = []
     queue = list(clients)
 
-    def make(*args: Any, **kwargs: Any) -> Redis:
+    async def open_link(*args: Any, **kwargs: Any) -> Link:
         calls.append(args)
-        return queue.pop(0).redis
+        return queue.pop(0).link
 
-    monkeypatch.setattr("redis_ha_exporter.poller.make_client", make)
+    monkeypatch.setattr("redis_ha_exporter.poller.open_link", open_link)
     return calls
 
 
@@ -203,7 +203,6 @@ def test_a_successful_poll_publishes_an_up_snapshot() -> None:
     assert first.last_success_at is not None
     assert second.polls == 2
     assert second.poll_seconds_total == pytest.approx(first.duration + second.duration)
-    assert fake.direct == []  # a kept connection is not pinged
     assert len(fake.pipelines) == 3  # INFO server once, then one round trip per poll
 
 
@@ -213,7 +212,7 @@ def test_a_kept_connection_closed_by_the_server_is_reopened_and_the_poll_retried
     published: list[NodeSnapshot] = []
     dropped = FakeClient(data_answer(), fail=RedisConnectionError("Connection closed by server."))
     fresh = FakeClient(data_answer())
-    calls = fake_make_client(monkeypatch, fresh)
+    calls = fake_open_link(monkeypatch, fresh)
 
     async def scenario() -> bool:
         poller = new_poller(published)
@@ -224,7 +223,6 @@ def test_a_kept_connection_closed_by_the_server_is_reopened_and_the_poll_retried
     assert dropped.closed
     assert len(calls) == 1
     assert calls[0][0].instance == INSTANCE
-    assert fresh.direct == [("PING",)]
     (snap,) = published
     assert (snap.up, snap.kind, snap.error, snap.polls) == (True, "data", "", 1)
     assert snap.connect_time >= 0.0
@@ -235,7 +233,7 @@ def test_a_connection_error_on_a_fresh_connection_fails_the_poll_without_a_retry
 ) -> None:
     published: list[NodeSnapshot] = []
     refused = RedisConnectionError(f"Error connecting with password {SECRET}")
-    calls = fake_make_client(monkeypatch, FakeClient(data_answer(), fail=refused))
+    calls = fake_open_link(monkeypatch, FakeClient(data_answer(), fail=refused))
 
     async def scenario() -> bool:
         return await new_poller(published).poll_once()

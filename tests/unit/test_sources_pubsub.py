@@ -91,7 +91,7 @@ def test_a_poll_with_channels_asks_pubsub_in_the_same_round_trip(flavor: str) ->
     fake = FakeClient(data_answer(flavor))
     options = PollOptions({CHANNELS.name: ["orders", "news"]})
     prev = NodeSnapshot("127.0.0.1:6379", "data", version=(7, 0, 15))
-    snap = asyncio.run(poll(fake.redis, prev, sources.ALL, options))
+    snap = asyncio.run(poll(fake, prev, sources.ALL, options))
     (round_trip,) = fake.pipelines
     assert ("PUBSUB", "NUMSUB", "orders", "news") in round_trip
     record = snap.get(PubsubRecord)

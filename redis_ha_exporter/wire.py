@@ -1,0 +1,176 @@
+"""One node's poll connection: RESP2 commands packed once and written on a bare asyncio protocol,
+replies read with hiredis; no pool, pipeline object or retry machinery per poll.
+
+Why not redis-py here: its pipeline round trip costs three times as much CPU per poll as these
+few bytes on a socket (measured in the issue behind this module), and a poll is the one thing
+the exporter does all day. redis-py still serves what needs its features: the Sentinel event
+subscriptions (`connection.make_client`). The handshake is ours too (AUTH, SELECT, CLIENT
+SETNAME and PING in one round trip), so a connection is one object and really closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any, cast
+
+import hiredis
+from redis.exceptions import AuthenticationError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from redis_ha_exporter.address import RedisAddress
+from redis_ha_exporter.config import Credentials
+from redis_ha_exporter.connection import CLIENT_NAME, ClientName
+
+Command = tuple[str | int, ...]
+Reply = Any
+
+
+def pack_command(command: Command) -> bytes:
+    """A command as RESP2 bytes."""
+    words = [w if isinstance(w, bytes) else str(w).encode() for w in command]
+    return b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in words)
+
+
+# The same commands come back every poll, so each is packed once (never AUTH: see _handshake).
+pack = lru_cache(maxsize=4096)(pack_command)
+
+
+class Link(asyncio.Protocol):
+    """The protocol of one connection: replies are read with hiredis as they arrive and handed
+    to the one round trip waiting for them. Error replies come back as ResponseError values in
+    their place, as redis-py's pipelines give them."""
+
+    def __init__(self) -> None:
+        self._reader = hiredis.Reader(replyError=ResponseError)
+        self._transport: asyncio.Transport | None = None
+        self._waiter: asyncio.Future[list[Reply]] | None = None
+        self._wanted = 0
+        self._replies: list[Reply] = []
+        self._lost: BaseException | None = None
+
+    # -- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but offer its methods.
+        self._transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        try:
+            while self._wanted:
+                reply = self._reader.gets()
+                if reply is False:  # RESP2 has no booleans: False means "incomplete"
+                    return
+                self._replies.append(reply)
+                self._wanted -= 1
+                if not self._wanted:
+                    self._finish()
+        except hiredis.ProtocolError as exc:
+            self._fail(RedisConnectionError(f"protocol error: {exc}"))
+            self.close()
+        if self._reader.has_data():
+            # Bytes nobody asked for: the stream is out of step, and nothing read from it
+            # again could be trusted.
+            self._fail(RedisConnectionError("unexpected data from the server"))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = exc or RedisConnectionError("Connection closed by server.")
+        self._fail(RedisConnectionError(f"connection lost: {exc}" if exc else "closed by server"))
+
+    # -- use -------------------------------------------------------------------------------
+
+    async def roundtrip(self, commands: Sequence[Command], *, secret: bool = False) -> list[Reply]:
+        """Send `commands` at once and return their replies in order; `secret` commands are
+        not kept packed."""
+        if not commands:
+            return []
+        if self._transport is None or self._transport.is_closing() or self._lost is not None:
+            raise RedisConnectionError("connection closed")
+        assert self._waiter is None, "one round trip at a time"
+        waiter: asyncio.Future[list[Reply]] = asyncio.get_running_loop().create_future()
+        self._waiter = waiter
+        self._wanted, self._replies = len(commands), []
+        packer = pack_command if secret else pack
+        self._transport.write(b"".join(packer(c) for c in commands))
+        try:
+            return await waiter
+        finally:
+            self._waiter = None
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._transport is None or self._transport.is_closing()
+
+    def _finish(self) -> None:
+        waiter, replies, self._replies = self._waiter, self._replies, []
+        if waiter is not None and not waiter.done():
+            waiter.set_result(replies)
+
+    def _fail(self, exc: BaseException) -> None:
+        self._wanted = 0
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+
+def tls_context(address: RedisAddress) -> ssl.SSLContext | None:
+    """The TLS of `rediss://`: the system's CAs, the host name checked."""
+    return ssl.create_default_context() if address.tls else None
+
+
+async def open_link(
+    address: RedisAddress, credentials: Credentials, name: ClientName | None = None
+) -> Link:
+    """Connect and authenticate; raises what a failed connection or handshake raises (the
+    caller's deadline bounds it)."""
+    loop = asyncio.get_running_loop()
+    link: Link
+    if address.scheme == "unix":
+        _, link = await loop.create_unix_connection(Link, address.path)
+    else:
+        context = tls_context(address)
+        _, link = await loop.create_connection(
+            Link,
+            address.host,
+            address.port,
+            ssl=context,
+            server_hostname=address.host if context is not None else None,
+        )
+    try:
+        await _handshake(link, address, credentials, name)
+    except BaseException:
+        link.close()
+        raise
+    return link
+
+
+async def _handshake(
+    link: Link, address: RedisAddress, credentials: Credentials, name: ClientName | None
+) -> None:
+    """AUTH, SELECT, CLIENT SETNAME and PING in one round trip, each only when needed (PING
+    always: it proves the server answers us)."""
+    password = credentials.password.get_secret_value() if credentials.password else None
+    user = credentials.username
+    naming = name is not None and name.enabled
+    auth: list[Command] = []
+    if password is not None:
+        auth = [("AUTH", user, password) if user else ("AUTH", password)]
+    select: list[Command] = [("SELECT", address.db)] if address.db else []
+    setname: list[Command] = [("CLIENT", "SETNAME", CLIENT_NAME)] if naming else []
+    replies = await link.roundtrip([*auth, *select, *setname, ("PING",)], secret=bool(auth))
+    if auth and isinstance(replies[0], ResponseError):
+        raise AuthenticationError(str(replies[0]))
+    if isinstance(replies[-1], ResponseError):
+        raise replies[-1]  # NOAUTH: the server wants a password we do not have
+    if select and isinstance(replies[len(auth)], ResponseError):
+        raise replies[len(auth)]  # a database the server does not have
+    if setname and name is not None and isinstance(replies[-2], ResponseError):
+        name.refused(replies[-2])
