@@ -8,7 +8,7 @@ the connection when a least-privilege ACL user may not run CLIENT SETNAME.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -21,35 +21,24 @@ from redis.maint_notifications import MaintNotificationsConfig
 
 from redis_ha_exporter.address import RedisAddress
 from redis_ha_exporter.config import Credentials
-
-CLIENT_NAME = "redis-ha-exporter"
-# What every connection sends besides the sources' commands: PING when it is made, and the
-# best-effort name (README: least privilege).
-CONNECTION_ACL = ("+ping", "+client|setname")
+from redis_ha_exporter.wire import CLIENT_NAME, ClientName
 
 
-class ClientName:
-    """Names each new connection `redis-ha-exporter`; after the server refuses once, it
-    stops asking and calls `on_refused` (one log line) instead of failing the connection."""
+def _named(client_name: ClientName) -> Callable[[AbstractConnection], Awaitable[None]]:
+    """redis-py's connect hook: authenticate and SELECT as it would, then name the connection
+    best effort (its own `client_name` fails the connection when the ACL forbids SETNAME)."""
 
-    def __init__(self, enabled: bool, on_refused: Callable[[ResponseError], None]) -> None:
-        self.enabled = enabled
-        self._on_refused = on_refused
-
-    async def on_connect(self, connection: AbstractConnection) -> None:
-        await connection.on_connect()  # authenticate and SELECT, as redis-py would
-        if not self.enabled:
+    async def on_connect(connection: AbstractConnection) -> None:
+        await connection.on_connect()
+        if not client_name.enabled:
             return
         await connection.send_command("CLIENT", "SETNAME", CLIENT_NAME, check_health=False)
         try:
             await connection.read_response()
         except ResponseError as exc:
-            self.refused(exc)
+            client_name.refused(exc)
 
-    def refused(self, exc: ResponseError) -> None:
-        """The server said no: stop asking, say so once."""
-        self.enabled = False
-        self._on_refused(exc)
+    return on_connect
 
 
 def make_client(
@@ -67,7 +56,7 @@ def make_client(
         "retry": Retry(NoBackoff(), 0),
         "db": address.db,
         "protocol": 2,
-        "redis_connect_func": client_name.on_connect if client_name else None,
+        "redis_connect_func": _named(client_name) if client_name else None,
     }
     # CLIENT SETINFO is unknown to Redis < 7.2 and to Sentinel, and CLIENT
     # MAINT_NOTIFICATIONS to every server but Redis Cloud: either would add an error reply per

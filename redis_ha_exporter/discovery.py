@@ -13,17 +13,18 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-
-from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING
 
 from redis_ha_exporter.address import RedisAddress, parse_address
 from redis_ha_exporter.config import Credentials, Target
-from redis_ha_exporter.connection import ClientName, make_client
 from redis_ha_exporter.replies import decode
 from redis_ha_exporter.snapshot import Failover, GroupState, NodeKind, NodeSnapshot
 from redis_ha_exporter.sources.sentinel import flags, groups_of
+from redis_ha_exporter.wire import ClientName
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
 
 log = logging.getLogger("redis_ha_exporter.discovery")
 
@@ -372,6 +373,12 @@ class SentinelEvents:
                     )
 
     async def _run(self) -> None:
+        # redis-py only here, and only once there is a Sentinel to follow: a data node's
+        # exporter never loads it (20 MB).
+        from redis.exceptions import RedisError
+
+        from redis_ha_exporter.connection import make_client
+
         failures = 0
         while True:
             client: Redis | None = None
@@ -400,6 +407,7 @@ class SentinelEvents:
             finally:
                 if client is not None:
                     with contextlib.suppress(Exception):
-                        await client.aclose()
+                        # The pool is ours: closing only the client would leave its socket.
+                        await client.aclose(close_connection_pool=True)
             delay = min(0.5 * 2 ** (failures - 1), self._max_backoff) * random.uniform(0.8, 1.2)
             await asyncio.sleep(delay)

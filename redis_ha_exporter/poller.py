@@ -17,16 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from redis.exceptions import AuthenticationError, RedisError, ResponseError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
-from redis_ha_exporter.connection import ClientName
 from redis_ha_exporter.discovery import NodeSpec
 from redis_ha_exporter.poll import poll
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import PollOptions, Source
-from redis_ha_exporter.wire import Link, open_link
+from redis_ha_exporter.wire import AuthError, ClientName, Link, LinkError, ReplyError, open_link
 
 log = logging.getLogger("redis_ha_exporter.poller")
 
@@ -43,21 +38,21 @@ def describe_error(exc: BaseException, timeout: float, secrets: tuple[str, ...] 
     """A short, secret-free reason for `redis_exporter_last_scrape_error` and the log."""
     text = str(exc)
     upper = text.upper()
-    if isinstance(exc, AuthenticationError) or "WRONGPASS" in upper or "INVALID PASSWORD" in upper:
-        reason = "authentication failed: invalid username or password"
+    if "WITHOUT ANY PASSWORD CONFIGURED" in upper:
+        reason = "authentication failed: a password is configured but the server has none"
     elif "NOAUTH" in upper:
         reason = "authentication failed: the server requires a password and none is configured"
-    elif "WITHOUT ANY PASSWORD CONFIGURED" in upper:
-        reason = "authentication failed: a password is configured but the server has none"
-    elif isinstance(exc, (asyncio.TimeoutError, RedisTimeoutError)):
+    elif isinstance(exc, AuthError) or "WRONGPASS" in upper or "INVALID PASSWORD" in upper:
+        reason = "authentication failed: invalid username or password"
+    elif isinstance(exc, TimeoutError):
         reason = f"timeout: no reply within {timeout:g}s"
-    elif isinstance(exc, RedisConnectionError):
+    elif isinstance(exc, LinkError):
         reason = f"connection failed: {text or type(exc).__name__}"
     elif isinstance(exc, OSError):
         # Refused, unreachable, unknown host, TLS: the OS's words, without errno noise.
         detail = str(exc) if isinstance(exc, ssl.SSLError) else exc.strerror or text
         reason = f"connection failed: {detail or type(exc).__name__}"
-    elif isinstance(exc, ResponseError):
+    elif isinstance(exc, ReplyError):
         reason = f"error reply: {text}"
     else:
         reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -176,7 +171,7 @@ class NodePoller:
                 reused = self._link is not None
                 try:
                     snap, connect_time = await self._attempt(prev)
-                except RedisConnectionError:
+                except LinkError:
                     if not reused:
                         raise
                     # The server closed a connection we had kept (a replica being
@@ -184,7 +179,7 @@ class NodePoller:
                     # node being down, so reconnect and try once more within the deadline.
                     await self._disconnect()
                     snap, connect_time = await self._attempt(prev)
-        except (TimeoutError, RedisError, OSError) as exc:
+        except (TimeoutError, ReplyError, OSError) as exc:
             await self._failed(exc, prev, started)
             return False
         duration = time.monotonic() - started
@@ -219,7 +214,7 @@ class NodePoller:
             prev = replace(prev, refused=frozenset())  # a new connection may be allowed more
         return await poll(link, prev, self._sources, self.settings.options), connect_time
 
-    def _name_refused(self, exc: ResponseError) -> None:
+    def _name_refused(self, exc: Exception) -> None:
         log.info(
             "node %s refused CLIENT SETNAME (%s); its connection stays unnamed",
             self.spec.instance,

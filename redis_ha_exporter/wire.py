@@ -2,30 +2,58 @@
 replies read with hiredis; no pool, pipeline object or retry machinery per poll.
 
 Why not redis-py here: its pipeline round trip costs three times as much CPU per poll as these
-few bytes on a socket (measured in the issue behind this module), and a poll is the one thing
-the exporter does all day. redis-py still serves what needs its features: the Sentinel event
-subscriptions (`connection.make_client`). The handshake is ours too (AUTH, SELECT, CLIENT
-SETNAME and PING in one round trip), so a connection is one object and really closes.
+few bytes on a socket (measured in the issue behind this module), a poll is the one thing the
+exporter does all day, and importing it costs 20 MB of memory. redis-py still serves what needs
+its features: the Sentinel event subscriptions (`connection.make_client`), imported only when
+there are Sentinels. The handshake is ours too (AUTH, SELECT, CLIENT SETNAME and PING in one
+round trip), so a connection is one object and really closes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any, cast
 
 import hiredis
-from redis.exceptions import AuthenticationError, ResponseError
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from redis_ha_exporter.address import RedisAddress
 from redis_ha_exporter.config import Credentials
-from redis_ha_exporter.connection import CLIENT_NAME, ClientName
 
 Command = tuple[str | int, ...]
 Reply = Any
+CLIENT_NAME = "redis-ha-exporter"
+# What every connection sends besides the sources' commands: PING when it is made, and the
+# best-effort name (README: least privilege).
+CONNECTION_ACL = ("+ping", "+client|setname")
+
+
+class LinkError(ConnectionError):
+    """The connection failed, was lost, or the stream from the server made no sense."""
+
+
+class ReplyError(Exception):
+    """An error reply (`-ERR ...`, `-NOPERM ...`), as the server worded it."""
+
+
+class AuthError(ReplyError):
+    """The server refused our credentials."""
+
+
+class ClientName:
+    """Names each new connection `redis-ha-exporter`; after the server refuses once, it
+    stops asking and calls `on_refused` (one log line) instead of failing the connection."""
+
+    def __init__(self, enabled: bool, on_refused: Callable[[Exception], None]) -> None:
+        self.enabled = enabled
+        self._on_refused = on_refused
+
+    def refused(self, exc: Exception) -> None:
+        """The server said no: stop asking, say so once."""
+        self.enabled = False
+        self._on_refused(exc)
 
 
 def pack_command(command: Command) -> bytes:
@@ -40,11 +68,11 @@ pack = lru_cache(maxsize=4096)(pack_command)
 
 class Link(asyncio.Protocol):
     """The protocol of one connection: replies are read with hiredis as they arrive and handed
-    to the one round trip waiting for them. Error replies come back as ResponseError values in
-    their place, as redis-py's pipelines give them."""
+    to the one round trip waiting for them. Error replies come back as ReplyError values in
+    their place."""
 
     def __init__(self) -> None:
-        self._reader = hiredis.Reader(replyError=ResponseError)
+        self._reader = hiredis.Reader(replyError=ReplyError)
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[list[Reply]] | None = None
         self._wanted = 0
@@ -69,17 +97,17 @@ class Link(asyncio.Protocol):
                 if not self._wanted:
                     self._finish()
         except hiredis.ProtocolError as exc:
-            self._fail(RedisConnectionError(f"protocol error: {exc}"))
+            self._fail(LinkError(f"protocol error: {exc}"))
             self.close()
         if self._reader.has_data():
             # Bytes nobody asked for: the stream is out of step, and nothing read from it
             # again could be trusted.
-            self._fail(RedisConnectionError("unexpected data from the server"))
+            self._fail(LinkError("unexpected data from the server"))
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._lost = exc or RedisConnectionError("Connection closed by server.")
-        self._fail(RedisConnectionError(f"connection lost: {exc}" if exc else "closed by server"))
+        self._lost = exc or LinkError("Connection closed by server.")
+        self._fail(LinkError(f"connection lost: {exc}" if exc else "closed by server"))
 
     # -- use -------------------------------------------------------------------------------
 
@@ -89,7 +117,7 @@ class Link(asyncio.Protocol):
         if not commands:
             return []
         if self._transport is None or self._transport.is_closing() or self._lost is not None:
-            raise RedisConnectionError("connection closed")
+            raise LinkError("connection closed")
         assert self._waiter is None, "one round trip at a time"
         waiter: asyncio.Future[list[Reply]] = asyncio.get_running_loop().create_future()
         self._waiter = waiter
@@ -166,11 +194,11 @@ async def _handshake(
     select: list[Command] = [("SELECT", address.db)] if address.db else []
     setname: list[Command] = [("CLIENT", "SETNAME", CLIENT_NAME)] if naming else []
     replies = await link.roundtrip([*auth, *select, *setname, ("PING",)], secret=bool(auth))
-    if auth and isinstance(replies[0], ResponseError):
-        raise AuthenticationError(str(replies[0]))
-    if isinstance(replies[-1], ResponseError):
+    if auth and isinstance(replies[0], ReplyError):
+        raise AuthError(str(replies[0]))
+    if isinstance(replies[-1], ReplyError):
         raise replies[-1]  # NOAUTH: the server wants a password we do not have
-    if select and isinstance(replies[len(auth)], ResponseError):
+    if select and isinstance(replies[len(auth)], ReplyError):
         raise replies[len(auth)]  # a database the server does not have
-    if setname and name is not None and isinstance(replies[-2], ResponseError):
+    if setname and name is not None and isinstance(replies[-2], ReplyError):
         name.refused(replies[-2])

@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
-from redis.exceptions import ResponseError
-
 from redis_ha_exporter.sources.base import Command, Reply
-from redis_ha_exporter.wire import Link
+from redis_ha_exporter.wire import Link, ReplyError
 from tests.unit.captured import FIXTURES, load_json, wire
 
 Answer = Callable[[Command], Reply]
@@ -69,13 +67,13 @@ def captured_replies(flavor: str, role: str) -> dict[Command, Reply]:
     out: dict[Command, Reply] = {}
     for command, reply in load_json(f"commands_{flavor}_{role}.json"):
         key = tuple(int(w) if isinstance(w, int) else str(w) for w in command)
-        out[key] = ResponseError(reply["error"]) if isinstance(reply, dict) else wire(reply)
+        out[key] = ReplyError(reply["error"]) if isinstance(reply, dict) else wire(reply)
     return out
 
 
-def unknown_command(command: Command) -> ResponseError:
+def unknown_command(command: Command) -> ReplyError:
     args = " ".join(f"'{a}'" for a in command[1:])
-    return ResponseError(f"unknown command '{command[0]}', with args beginning with: {args}")
+    return ReplyError(f"unknown command '{command[0]}', with args beginning with: {args}")
 
 
 def data_answer(flavor: str = "redis70", info: bytes | None = None) -> Answer:

@@ -83,3 +83,15 @@ def test_importing_metrics_and_sources_loads_no_redis_client() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_the_poll_path_loads_no_redis_client_until_a_sentinel_is_followed() -> None:
+    # redis-py costs 20 MB of memory; only the Sentinel event subscriptions use it.
+    code = (
+        "import sys, redis_ha_exporter.cli, redis_ha_exporter.runtime, redis_ha_exporter.poller; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'redis'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"

@@ -8,7 +8,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from redis.exceptions import NoPermissionError, ResponseError
 
 from redis_ha_exporter import sources
 from redis_ha_exporter.poll import poll
@@ -19,6 +18,7 @@ from redis_ha_exporter.sources.info import InfoRecord
 from redis_ha_exporter.sources.latency import LatencyRecord
 from redis_ha_exporter.sources.sentinel import SentinelRecord, groups_of
 from redis_ha_exporter.sources.slowlog import FETCH, SECOND_READ_MARGIN, SlowlogRecord
+from redis_ha_exporter.wire import ReplyError
 from tests.unit.captured import FLAVORS, info_text, load_json, raw_fields, wire
 from tests.unit.fake_client import (
     SENTINEL_MYID,
@@ -112,9 +112,9 @@ def test_config_is_reread_every_refresh_polls_and_the_previous_record_kept_betwe
 
 DENIED = "this user has no permissions to run the '{}' command"
 REFUSALS = [
-    ("config", "CONFIG", ConfigRecord, NoPermissionError(DENIED.format("config|get"))),
+    ("config", "CONFIG", ConfigRecord, ReplyError("NOPERM " + DENIED.format("config|get"))),
     ("latency", "LATENCY", LatencyRecord, unknown_command(("LATENCY", "LATEST"))),
-    ("slowlog", "SLOWLOG", SlowlogRecord, NoPermissionError(DENIED.format("slowlog|get"))),
+    ("slowlog", "SLOWLOG", SlowlogRecord, ReplyError("NOPERM " + DENIED.format("slowlog|get"))),
 ]
 
 
@@ -143,7 +143,7 @@ def test_a_refused_source_is_logged_once_and_not_sent_again(
 
 def test_a_passing_error_keeps_the_previous_record_and_refuses_nothing() -> None:
     first = run(FakeClient(data_answer()), known())
-    error = ResponseError(LOADING)
+    error = ReplyError(LOADING)
     answer = failing("LATENCY", error, failing("SLOWLOG", error))
     second = run(FakeClient(answer), stored(first))
     assert second.refused == frozenset()
@@ -158,8 +158,8 @@ def test_a_passing_error_keeps_the_previous_record_and_refuses_nothing() -> None
 
 @pytest.mark.parametrize("prev", [NodeSnapshot(INSTANCE, "unknown"), known()])
 def test_an_error_reply_to_info_fails_the_poll(prev: NodeSnapshot) -> None:
-    fake = FakeClient(failing("INFO", ResponseError(LOADING)))
-    with pytest.raises(ResponseError, match="LOADING"):
+    fake = FakeClient(failing("INFO", ReplyError(LOADING)))
+    with pytest.raises(ReplyError, match="LOADING"):
         run(fake, prev)
     assert len(fake.pipelines) == 1
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
+import ssl
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from redis.exceptions import AuthenticationError, ResponseError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from redis_ha_exporter import sources
 from redis_ha_exporter.address import parse_address
@@ -28,7 +27,7 @@ from redis_ha_exporter.poller import (
     retry_delay,
 )
 from redis_ha_exporter.snapshot import NodeSnapshot
-from redis_ha_exporter.wire import Link
+from redis_ha_exporter.wire import AuthError, Link, LinkError, ReplyError
 from tests.unit.captured import snapshot
 from tests.unit.fake_client import FakeClient, data_answer
 
@@ -98,29 +97,44 @@ AUTH_INVALID = "authentication failed: invalid username or password"
 @pytest.mark.parametrize(
     ("exc", "expected"),
     [
-        (AuthenticationError("invalid username-password pair"), AUTH_INVALID),
+        (AuthError("invalid username-password pair"), AUTH_INVALID),
         (
-            ResponseError("WRONGPASS invalid username-password pair or user is disabled."),
+            ReplyError("WRONGPASS invalid username-password pair or user is disabled."),
             AUTH_INVALID,
         ),
         (
-            ResponseError("NOAUTH Authentication required."),
+            ReplyError("NOAUTH Authentication required."),
             "authentication failed: the server requires a password and none is configured",
         ),
         (
-            ResponseError(
+            ReplyError(
                 "AUTH <password> called without any password configured for the default user."
             ),
             "authentication failed: a password is configured but the server has none",
         ),
         (TimeoutError(), "timeout: no reply within 0.5s"),  # what asyncio.timeout raises
-        (RedisTimeoutError("Timeout reading from socket"), "timeout: no reply within 0.5s"),
+        (TimeoutError("Timeout reading from socket"), "timeout: no reply within 0.5s"),
         (
-            RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."),
+            LinkError("Error 111 connecting to 127.0.0.1:6379. Connection refused."),
             "connection failed: Error 111 connecting to 127.0.0.1:6379. Connection refused.",
         ),
-        (RedisConnectionError(), "connection failed: ConnectionError"),
-        (ResponseError("LOADING Redis is loading"), "error reply: LOADING Redis is loading"),
+        (LinkError(), "connection failed: LinkError"),
+        (
+            ConnectionRefusedError(111, "Connection refused"),
+            "connection failed: Connection refused",
+        ),
+        (
+            socket.gaierror(-2, "Name or service not known"),
+            "connection failed: Name or service not known",
+        ),
+        (
+            ssl.SSLCertVerificationError(
+                1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"
+            ),
+            "connection failed: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed",
+        ),
+        (AuthError("WRONGPASS invalid username-password pair"), AUTH_INVALID),
+        (ReplyError("LOADING Redis is loading"), "error reply: LOADING Redis is loading"),
         (ValueError("boom"), "ValueError: boom"),
         (KeyError(), "KeyError"),
     ],
@@ -138,8 +152,8 @@ def test_describe_error_is_at_most_300_characters() -> None:
 @pytest.mark.parametrize(
     "exc",
     [
-        RedisConnectionError(f"Error connecting to redis://app:{SECRET}@127.0.0.1:6379"),
-        ResponseError(f"ERR unknown option '{SECRET}'"),
+        LinkError(f"Error connecting to redis://app:{SECRET}@127.0.0.1:6379"),
+        ReplyError(f"ERR unknown option '{SECRET}'"),
         RuntimeError(f"{SECRET} and {SECRET} again"),
     ],
 )
@@ -210,7 +224,7 @@ def test_a_kept_connection_closed_by_the_server_is_reopened_and_the_poll_retried
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     published: list[NodeSnapshot] = []
-    dropped = FakeClient(data_answer(), fail=RedisConnectionError("Connection closed by server."))
+    dropped = FakeClient(data_answer(), fail=LinkError("Connection closed by server."))
     fresh = FakeClient(data_answer())
     calls = fake_open_link(monkeypatch, fresh)
 
@@ -232,7 +246,7 @@ def test_a_connection_error_on_a_fresh_connection_fails_the_poll_without_a_retry
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     published: list[NodeSnapshot] = []
-    refused = RedisConnectionError(f"Error connecting with password {SECRET}")
+    refused = LinkError(f"Error connecting with password {SECRET}")
     calls = fake_open_link(monkeypatch, FakeClient(data_answer(), fail=refused))
 
     async def scenario() -> bool:
@@ -286,7 +300,7 @@ def test_a_node_back_up_after_a_failure_logs_it(caplog: pytest.LogCaptureFixture
     caplog.set_level(logging.INFO, logger="redis_ha_exporter.poller")
     published: list[NodeSnapshot] = []
     outcomes: list[Callable[[], FakeClient]] = [
-        lambda: FakeClient(data_answer(), fail=RedisTimeoutError("Timeout reading from socket")),
+        lambda: FakeClient(data_answer(), fail=TimeoutError("Timeout reading from socket")),
         lambda: FakeClient(data_answer()),
     ]
 

@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from redis.exceptions import ResponseError
 
 from redis_ha_exporter import sources
 from redis_ha_exporter.poll import poll
@@ -20,6 +19,7 @@ from redis_ha_exporter.sources.pubsub import (
     counts,
     parse,
 )
+from redis_ha_exporter.wire import ReplyError
 from tests.unit.captured import FLAVORS, exposition, snapshot, with_records
 from tests.unit.fake_client import FakeClient, captured_replies, data_answer
 
@@ -66,12 +66,12 @@ def test_counts_follow_the_configured_channels_whatever_the_reply() -> None:
         ("orders", 0),
         ("news", 0),
     )
-    assert counts(ResponseError("ERR"), ["orders"]) == (("orders", 0),)
+    assert counts(ReplyError("ERR"), ["orders"]) == (("orders", 0),)
 
 
 def test_a_refused_shardnumsub_leaves_only_the_plain_counts() -> None:
     node = _node(["orders"])
-    record = parse(node, None, [[b"orders", 1], ResponseError("unknown subcommand")])
+    record = parse(node, None, [[b"orders", 1], ReplyError("unknown subcommand")])
     assert record == PubsubRecord((("orders", 1),), None)
 
 
