@@ -1,11 +1,11 @@
 """Renders the store as Prometheus text or OpenMetrics: the whole fleet for `/metrics`, one node
 for `/scrape?target=`.
 
-Each node's sample lines are rendered once per poll of that node and kept as bytes; a body
-only joins them, at most once per change of the store and, under steady churn, at most once
-per `min_age` seconds; a compressed body is made once per body. We format the text ourselves
-because redis_exporter's contract has counters whose names lack `_total`
-(`redis_total_error_replies`), which prometheus-client's encoder would rename.
+Each node's lines are rendered once per poll of that node and kept packed, INFO's from a
+template of its reply; a body only joins them, at most once per change of the store and, under
+steady churn, at most once per `min_age` seconds; a compressed body is made once per body. We
+format the text ourselves because redis_exporter's contract has counters whose names lack
+`_total` (`redis_total_error_replies`), which prometheus-client's encoder would rename.
 """
 
 from __future__ import annotations
@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 
 from redis_ha_exporter import __version__
 from redis_ha_exporter.metrics import names as n
-from redis_ha_exporter.metrics.model import Family, FamilyBuilder, escape_label
+from redis_ha_exporter.metrics.model import FamilyBuilder, Layout, Packed, Plans, merge
 from redis_ha_exporter.metrics.node import FamilySource, node_families
 from redis_ha_exporter.process import Runtime
 from redis_ha_exporter.snapshot import NodeSnapshot
+from redis_ha_exporter.sources.info import InfoRecord
+from redis_ha_exporter.sources.info_probe import Templates
+from redis_ha_exporter.sources.info_template import InfoTemplate
 from redis_ha_exporter.sources.sentinel import group_families
 from redis_ha_exporter.store import Store
 
@@ -40,20 +43,6 @@ def _escape_help(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n")
 
 
-@dataclass(frozen=True, slots=True)
-class Fragment:
-    """One family's sample lines from one node (or the exporter), ready to concatenate."""
-
-    name: str
-    type: str
-    help: str
-    lines: bytes
-
-
-def fragments(families: Iterable[Family]) -> list[Fragment]:
-    return [Fragment(f.name, f.type, f.help, "".join(f.lines).encode()) for f in families]
-
-
 def _header(name: str, mtype: str, help_text: str, openmetrics: bool) -> bytes:
     if openmetrics:
         if mtype == "counter":
@@ -66,46 +55,6 @@ def _header(name: str, mtype: str, help_text: str, openmetrics: bool) -> bytes:
         elif mtype == "untyped":
             mtype = "unknown"
     return f"# HELP {name} {_escape_help(help_text)}\n# TYPE {name} {mtype}\n".encode()
-
-
-def join(all_fragments: Iterable[Fragment], openmetrics: bool) -> bytes:
-    """One body: each family's header once, then its lines from every fragment, by name."""
-    return join_packed([pack(all_fragments)], openmetrics)
-
-
-@dataclass(frozen=True, slots=True)
-class Packed:
-    """Fragments as one byte string, one entry per family name, sorted: family i's lines are
-    `blob[offsets[i]:offsets[i + 1]]`. A thousand nodes then hold a few objects each instead
-    of hundreds, and nodes of one kind share their `layout`."""
-
-    layout: tuple[tuple[str, str, str], ...]  # (name, type, help)
-    blob: bytes
-    offsets: tuple[int, ...]
-
-
-def pack(
-    frags: Iterable[Fragment],
-    layouts: dict[tuple[tuple[str, str, str], ...], tuple[tuple[str, str, str], ...]] | None = None,
-) -> Packed:
-    merged: dict[str, list[bytes]] = {}
-    first: dict[str, Fragment] = {}
-    for frag in frags:
-        chunks = merged.get(frag.name)
-        if chunks is None:
-            merged[frag.name] = [frag.lines]
-            first[frag.name] = frag
-        else:
-            chunks.append(frag.lines)
-    names = sorted(merged)
-    layout = tuple((name, first[name].type, first[name].help) for name in names)
-    if layouts is not None:
-        layout = layouts.setdefault(layout, layout)
-    chunks = [b"".join(merged[name]) for name in names]
-    offsets = [0]
-    for chunk in chunks:
-        offsets.append(offsets[-1] + len(chunk))
-    return Packed(layout, b"".join(chunks), tuple(offsets))
 
 
 def join_steps(parts: Sequence[Packed], openmetrics: bool, out: bytearray) -> Iterator[None]:
@@ -136,22 +85,50 @@ def join_packed(parts: Sequence[Packed], openmetrics: bool) -> bytes:
     return bytes(out)
 
 
-def without_instance(body: bytes, instance: str) -> bytes:
-    """A node's body without its `instance` label, which Prometheus sets in `/scrape` mode.
-
-    The label is first in every line. `="` never occurs inside an escaped label value (each
-    quote there follows a backslash), so these patterns match only the label itself.
-    """
-    label = f'instance="{escape_label(instance)}"'.encode()
-    return body.replace(b"{" + label + b",", b"{").replace(b"{" + label + b"}", b"")
-
-
 def node_body(
     snap: NodeSnapshot, sources: Sequence[FamilySource], openmetrics: bool, fresh: bool = True
 ) -> bytes:
-    """One node's series as `/scrape` serves them: no `instance` label, no exporter metrics."""
-    frags = fragments(node_families(snap, sources, include_data=fresh))
-    return without_instance(join(frags, openmetrics), snap.instance)
+    """One node's series as `/scrape` serves them for a node polled on demand, once: no
+    `instance` label, no exporter metrics, all from the builders."""
+    b = node_families(snap, sources, include_data=fresh, instance=False)
+    return join_packed([b.packed()], openmetrics)
+
+
+# The records whose templated families a template stands in for.
+_INFO: frozenset[type] = frozenset({InfoRecord})
+
+
+class NodeBodies:
+    """Each node's families packed: INFO's templated lines filled from its raw reply while it
+    has the shape of the template (`info_template.py`), the rest from the builders. Templates,
+    layouts and merge plans are shared by the nodes that have the same ones."""
+
+    def __init__(self, sources: Sequence[FamilySource]) -> None:
+        self.sources = sources
+        self.templates = Templates()
+        self.layouts: dict[Layout, Layout] = {}
+        self.plans: Plans = {}
+
+    def packed(
+        self, snap: NodeSnapshot, fresh: bool, template: InfoTemplate | None, instance: bool = True
+    ) -> tuple[Packed, InfoTemplate | None]:
+        """The node's body and the template it was filled from (None: all from builders).
+        `template` is the one its previous body used; without `instance` for `/scrape`."""
+        info = snap.get(InfoRecord) if fresh and snap.last_success_at is not None else None
+        filled = None
+        if info is not None and info.raw:
+            filled = self.templates.fill(info.raw, snap.instance if instance else None, template)
+        b = node_families(
+            snap,
+            self.sources,
+            include_data=fresh,
+            instance=instance,
+            filled=_INFO if filled is not None else frozenset(),
+        )
+        packed = b.packed(self.layouts)
+        if filled is None:
+            return packed, None
+        return merge(filled[0], packed, self.plans, self.layouts), filled[1]
 
 
 @dataclass(slots=True)
@@ -159,11 +136,12 @@ class _NodeCache:
     snap: NodeSnapshot
     fresh: bool
     packed: Packed
+    template: InfoTemplate | None
     scrape: dict[tuple[bool, bool], bytes] = field(default_factory=dict)  # (openmetrics, gzip)
 
 
 class Renderer:
-    """Caches per-node fragments by snapshot and whole bodies by store generation.
+    """Caches per-node packed bodies by snapshot and whole bodies by store generation.
 
     `min_age` bounds how often a changing store is rendered again: a body younger than that
     is served as it is, so with a thousand nodes polled at different moments `/metrics` costs
@@ -181,11 +159,11 @@ class Renderer:
         self.sources = sources
         self.min_age = min_age
         self._clock = clock
+        self._bodies_of = NodeBodies(sources)
         self._nodes: dict[str, _NodeCache] = {}
         self._key: object = None
         self._built_at = float("-inf")
         self._parts: list[Packed] = []
-        self._layouts: dict[tuple[tuple[str, str, str], ...], tuple[tuple[str, str, str], ...]] = {}
         self._bodies: dict[tuple[bool, bool], bytes] = {}
         self._runtime = Runtime()
         self._lock = asyncio.Lock()
@@ -195,14 +173,12 @@ class Renderer:
     def _node(self, snap: NodeSnapshot, fresh: bool) -> _NodeCache:
         cached = self._nodes.get(snap.instance)
         if cached is None or cached.snap is not snap or cached.fresh != fresh:
-            if len(self._layouts) > 1000:  # bounded whatever the nodes report
-                self._layouts.clear()
-            families = node_families(snap, self.sources, include_data=fresh)
-            packed = pack(fragments(families), self._layouts)
-            cached = self._nodes[snap.instance] = _NodeCache(snap, fresh, packed)
+            template = cached.template if cached is not None else None
+            packed, template = self._bodies_of.packed(snap, fresh, template)
+            cached = self._nodes[snap.instance] = _NodeCache(snap, fresh, packed, template)
         return cached
 
-    def _global(self) -> list[Fragment]:
+    def _global(self, nodes: Iterable[NodeSnapshot]) -> Packed:
         b = FamilyBuilder(None)
         b.add(
             n.BUILD_INFO,
@@ -213,10 +189,12 @@ class Renderer:
             python_version=platform.python_version(),
         )
         b.add(n.TARGET_SCRAPE_ERRORS, 0)
-        return fragments(b.build() + self._runtime.families())
+        group_families(self.store.groups, nodes, b)
+        self._runtime.add_families(b)
+        return b.packed()
 
     def _refresh_steps(self) -> Iterator[None]:
-        """Brings the fleet's fragments up to date, yielding after each node rendered so an
+        """Brings the fleet's bodies up to date, yielding after each node rendered so an
         async caller can let polls run in between (a thousand nodes take about a second)."""
         started = self._clock()
         if started - self._built_at < self.min_age:
@@ -229,8 +207,8 @@ class Renderer:
         key = (store.generation, tuple(i for i in exported if fresh[i]))
         if key == self._key:
             return
-        # The previous body goes first: a thousand nodes' old and new fragments at once
-        # would double the memory that rendering needs.
+        # The previous body goes first: a thousand nodes' old and new bodies at once would
+        # double the memory that rendering needs.
         self._key, self._parts, self._bodies = None, [], {}
         for gone in self._nodes.keys() - nodes.keys():
             del self._nodes[gone]
@@ -241,8 +219,7 @@ class Renderer:
             parts.append(self._node(nodes[instance], fresh[instance]).packed)
             if not current:
                 yield
-        extra = fragments(group_families(store.groups, nodes.values()))
-        parts.append(pack(extra + self._global()))
+        parts.append(self._global(nodes.values()))
         self._key, self._parts, self._built_at = key, parts, started
 
     def _plain_steps(self, openmetrics: bool, out: list[bytes]) -> Iterator[None]:
@@ -261,24 +238,12 @@ class Renderer:
             self.compressions += 1
         return body
 
-    def render(self, openmetrics: bool = False, compress: bool = False) -> bytes:
-        """The whole-fleet body. Every format and encoding of one store state comes from one
-        collection, so text, OpenMetrics and gzip bodies served together agree."""
-        for _ in self._refresh_steps():
-            pass
-        body = self._bodies.get((openmetrics, compress))
-        if body is None:
-            out: list[bytes] = []
-            for _ in self._plain_steps(openmetrics, out):
-                pass
-            body = gzip_body(out[0]) if compress else out[0]
-            body = self._keep(openmetrics, compress, body)
-        return body
-
     async def arender(self, openmetrics: bool = False, compress: bool = False) -> bytes:
-        """`render` for the event loop: one caller renders while the others wait for its
-        body, nodes are rendered between polls, and gzip runs in a thread (zlib releases the
-        GIL), so a large fleet does not hold up polling."""
+        """The whole-fleet body. Every format and encoding of one store state comes from one
+        collection, so text, OpenMetrics and gzip bodies served together agree. One caller
+        renders while the others wait for its body, nodes are rendered between polls, and
+        gzip runs in a thread (zlib releases the GIL), so a large fleet does not hold up
+        polling."""
         async with self._lock:
             mark = time.perf_counter()
             for _ in self._refresh_steps():
@@ -299,8 +264,8 @@ class Renderer:
     def render_node(
         self, instance: str, openmetrics: bool = False, compress: bool = False
     ) -> bytes | None:
-        """One polled node's body for `/scrape`, from the same per-node cache; None when the
-        node is not polled here (or not yet)."""
+        """One polled node's body for `/scrape`, from the same per-node cache and template,
+        without `instance` label; None when the node is not polled here (or not yet)."""
         snap = self.store.nodes.get(instance)
         if snap is None or not snap.polled:
             return None
@@ -309,7 +274,10 @@ class Renderer:
         if body is None:
             body = cached.scrape.get((openmetrics, False))
             if body is None:
-                body = without_instance(join_packed([cached.packed], openmetrics), instance)
+                bare, _ = self._bodies_of.packed(
+                    snap, cached.fresh, cached.template, instance=False
+                )
+                body = join_packed([bare], openmetrics)
             if compress:
                 body = gzip_body(body)
             # Only what was asked for is kept: Prometheus asks for gzip, and a thousand

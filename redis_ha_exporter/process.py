@@ -9,7 +9,7 @@ import platform
 import resource
 from dataclasses import dataclass, field
 
-from redis_ha_exporter.metrics.model import Family, FamilyBuilder, MetricDef
+from redis_ha_exporter.metrics.model import FamilyBuilder, MetricDef
 
 # Looked up on every read, so a test can point it somewhere without a /proc.
 PROC = "/proc"
@@ -81,7 +81,7 @@ def _info_line() -> str:
         patchlevel=patchlevel,
         version=platform.python_version(),
     )
-    return b.build()[0].lines[0]
+    return b.families[PYTHON_INFO.name].lines[0]
 
 
 _INFO_LINE = _info_line()
@@ -127,18 +127,18 @@ def _open_fds() -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
-    """The process's constants, read once at start; `families()` reads the rest per render."""
+    """The process's constants, read once at start; `add_families()` reads the rest per
+    render."""
 
     boot_time: float | None = field(default_factory=_boot_time)
 
-    def families(self) -> list[Family]:
-        """The runtime families, ready for the renderer: process_* where there is a /proc,
-        python_gc_* on CPython, python_info always. A sample:
+    def add_families(self, b: FamilyBuilder) -> None:
+        """The runtime families: process_* where there is a /proc, python_gc_* on CPython,
+        python_info always. A sample:
 
             process_cpu_seconds_total 0.53
             python_gc_collections_total{generation="0"} 50
         """
-        b = FamilyBuilder(None)
         if self.boot_time is not None:
             self._process(b, self.boot_time)
         if _GC:
@@ -147,9 +147,7 @@ class Runtime:
                 b.add(GC_COLLECTED, stats["collected"], generation=label)
                 b.add(GC_UNCOLLECTABLE, stats["uncollectable"], generation=label)
                 b.add(GC_COLLECTIONS, stats["collections"], generation=label)
-        families = b.build()
-        families.append(Family(PYTHON_INFO.name, PYTHON_INFO.type, PYTHON_INFO.help, [_INFO_LINE]))
-        return families
+        b.family(PYTHON_INFO).lines.append(_INFO_LINE)
 
     @staticmethod
     def _process(b: FamilyBuilder, boot_time: float) -> None:

@@ -12,23 +12,32 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from redis_ha_exporter.metrics import names as n
-from redis_ha_exporter.metrics.model import Family, FamilyBuilder
+from redis_ha_exporter.metrics.model import FamilyBuilder
 from redis_ha_exporter.snapshot import NodeSnapshot
 
 
 class FamilySource(Protocol):
     """Anything that adds a snapshot's families for one record type (a source)."""
 
-    def add_families(self, snap: NodeSnapshot, builder: FamilyBuilder) -> None: ...
+    def add_families(
+        self, snap: NodeSnapshot, builder: FamilyBuilder, filled: frozenset[type] = ...
+    ) -> None: ...
 
 
 def node_families(
-    snap: NodeSnapshot, sources: Iterable[FamilySource], *, include_data: bool
-) -> list[Family]:
-    """Families for one node. `include_data` is False once its data is too old to trust."""
+    snap: NodeSnapshot,
+    sources: Iterable[FamilySource],
+    *,
+    include_data: bool,
+    instance: bool = True,
+    filled: frozenset[type] = frozenset(),
+) -> FamilyBuilder:
+    """Families for one node, with its `instance` label unless `instance` is False (`/scrape`).
+    `include_data` is False once its data is too old to trust; `filled` names the records
+    whose templated families the caller fills from a template."""
+    b = FamilyBuilder(snap.instance if instance else None)
     if not snap.polled:
-        return []
-    b = FamilyBuilder(snap.instance)
+        return b
     b.add(n.UP, 1 if snap.up else 0)
     b.add(n.LAST_SCRAPE_DURATION, snap.duration)
     b.add(n.LAST_SCRAPE_CONNECT, snap.connect_time)
@@ -39,6 +48,6 @@ def node_families(
     b.add(n.SCRAPE_DURATION, snap.polls, "_count")
     if include_data and snap.last_success_at is not None:
         for source in sources:
-            source.add_families(snap, b)
+            source.add_families(snap, b, filled)
         b.add(n.KEY_GROUPS_DURATION, 0)
-    return b.build()
+    return b

@@ -100,6 +100,9 @@ class Source(Generic[R]):
     - `parse(node, prev, replies)`: pure; replies of both rounds in order, error replies
       other than the first included as exceptions.
     - `families(snap, record, builder)`: pure; the metric families of the record.
+    - `templated(record, builder)`: families of the record alone whose every value is a
+      number of its raw reply as it is spelled: the renderer fills these from a template of
+      the reply instead (INFO, `info_template.py`), and runs this when it has none.
     - `from_snapshot(snap, builder)`: families the source owns but renders from other
       sources' records (a Sentinel's INFO section), present even when this source was
       refused.
@@ -121,6 +124,7 @@ class Source(Generic[R]):
     more: Callable[[NodeView, R | None, Sequence[Reply]], Sequence[Command]] = _no_more
     required: bool = False
     from_snapshot: Callable[[NodeSnapshot, FamilyBuilder], None] | None = None
+    templated: Callable[[R, FamilyBuilder], None] | None = None
     metrics: tuple[MetricDef, ...] = ()
     settings: tuple[Setting[Any], ...] = ()
     acl: tuple[str, ...] = ()  # the ACL rules its commands need (README: least privilege)
@@ -128,11 +132,17 @@ class Source(Generic[R]):
     def previous(self, snap: NodeSnapshot) -> R | None:
         return snap.get(self.record)
 
-    def add_families(self, snap: NodeSnapshot, builder: FamilyBuilder) -> None:
+    def add_families(
+        self, snap: NodeSnapshot, builder: FamilyBuilder, filled: frozenset[type] = frozenset()
+    ) -> None:
+        """Its families of the snapshot; `templated` ones only when its record type is not in
+        `filled` (the caller filled those from a template)."""
         if self.from_snapshot is not None and snap.kind in self.kinds:
             self.from_snapshot(snap, builder)
         record = snap.get(self.record)
         if record is not None:
+            if self.templated is not None and self.record not in filled:
+                self.templated(record, builder)
             self.families(snap, record, builder)
 
 

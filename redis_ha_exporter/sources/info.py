@@ -40,6 +40,8 @@ DATA_SECTIONS = (
 # Rendered by the families that own them, not field by field.
 _SPECIAL_SECTIONS = {"keyspace", "commandstats", "errorstats", "latencystats", "sentinel"}
 _SANITIZE = re.compile(r"[^a-zA-Z0-9_]")
+# A number as INFO spells it, which a sample may carry as it is (and a template fill in).
+NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 DEFAULT_DATABASES = 16
 
 
@@ -86,10 +88,12 @@ class InfoRecord:
     version: tuple[int, ...] = ()
     replicas: tuple[ReplicaLink, ...] = ()
     master: MasterLink | None = None
+    raw: str = ""  # the reply as received, which the renderer fills INFO's template from
 
     @classmethod
-    def of(cls, sections: InfoSections) -> InfoRecord:
-        """The record of parsed sections, its typed view derived once."""
+    def of(cls, sections: InfoSections, raw: str = "") -> InfoRecord:
+        """The record of parsed sections (and the text they came from), its typed view
+        derived once."""
         flat: dict[str, str] = {}
         for fields in sections.values():
             flat.update(fields)
@@ -111,14 +115,19 @@ class InfoRecord:
             version=version_tuple(flat.get("redis_version", "")),
             replicas=_replicas(sections.get("replication", {})),
             master=master,
+            raw=raw,
         )
 
     def field(self, name: str, default: str = "") -> str:
         """A field from whichever section holds it."""
-        for fields in self.sections.values():
-            if name in fields:
-                return fields[name]
-        return default
+        return _field(self.sections, name, default)
+
+
+def _field(sections: InfoSections, name: str, default: str = "") -> str:
+    for fields in sections.values():
+        if name in fields:
+            return fields[name]
+    return default
 
 
 def _replicas(replication: Mapping[str, str]) -> tuple[ReplicaLink, ...]:
@@ -174,7 +183,8 @@ def commands(node: NodeView, prev: InfoRecord | None) -> Sequence[Command]:
 
 
 def parse(node: NodeView, prev: InfoRecord | None, replies: Sequence[Reply]) -> InfoRecord:
-    sections = parse_info(decode(replies[0]))
+    text = decode(replies[0])
+    sections = parse_info(text)
     sentinel = sections.get("sentinel")
     if sentinel is not None and node.options.sentinel_masters:
         # --sentinel-master: the groups we do not follow are not reported at all.
@@ -185,7 +195,7 @@ def parse(node: NodeView, prev: InfoRecord | None, replies: Sequence[Reply]) -> 
             or not key[6:].isdigit()
             or node.options.follows(parse_kv_list(value).get("name", ""))
         }
-    return InfoRecord.of(sections)
+    return InfoRecord.of(sections, text)
 
 
 def _defn_for(field: str) -> MetricDef | None:
@@ -196,24 +206,47 @@ def _defn_for(field: str) -> MetricDef | None:
     return defn
 
 
-def families(snap: NodeSnapshot, record: InfoRecord, b: FamilyBuilder) -> None:
-    """Every INFO-derived family of a data node or Sentinel; a Sentinel's own section is the
-    Sentinel source's."""
-    for section, fields in record.sections.items():
+def _sample(raw: str, exponent: int = 0) -> float | str | None:
+    """An INFO value as a sample value: a plain number as the reply spells it, its unit an
+    exponent (`826e-6` seconds for 826 usec), so that a template can take the reply's numbers
+    as they are; anything else as redis_exporter reads it (`ok` is 1), or None."""
+    if NUMBER.fullmatch(raw):
+        return f"{raw}e-{exponent}" if exponent else raw
+    number = to_number(raw)
+    return number / 10**exponent if number is not None and exponent else number
+
+
+def templated(sections: InfoSections, b: FamilyBuilder) -> None:
+    """The families INFO derives from its fields alone, each value one field as it reads:
+    what a template of the reply stands in for (`info_template.py`). A field's value is read
+    only when it is exported, so the template can tell which ones it does not depend on."""
+    for section, fields in sections.items():
         if section in _SPECIAL_SECTIONS:
             continue
-        for field, raw in fields.items():
+        for field in fields:
             if field == "latest_fork_usec":
-                value = to_number(raw)
-                if value is not None:
-                    b.add(n.LATEST_FORK, value / 1e6)
-                continue
-            defn = _defn_for(field)
-            if defn is None:
-                continue
-            number = to_number(raw)
-            if number is not None:
-                b.add(defn, number)
+                defn: MetricDef | None = n.LATEST_FORK
+                value = _sample(fields[field], 6)
+            else:
+                defn = _defn_for(field)
+                value = _sample(fields[field]) if defn is not None else None
+            if defn is not None and value is not None:
+                b.add(defn, value)
+    _master_link(b, sections)
+    for db, stats in sections.get("keyspace", {}).items():
+        if db.startswith("db"):
+            _database(b, db, parse_kv_list(stats))
+    _commandstats(b, sections.get("commandstats", {}), sections.get("latencystats", {}))
+    for key, stat in sections.get("errorstats", {}).items():
+        count = _sample(parse_kv_list(stat).get("count", ""))
+        if key.startswith("errorstat_") and count is not None:
+            b.add(n.ERRORS, count, err=key.removeprefix("errorstat_"))
+
+
+def families(snap: NodeSnapshot, record: InfoRecord, b: FamilyBuilder) -> None:
+    """The INFO families that need more than the reply: the start time, the instance's info,
+    its connected replicas (their lag is a difference), the databases' zero-fill. A
+    Sentinel's own section is the Sentinel source's."""
     uptime = to_number(record.field("uptime_in_seconds"))
     if uptime is not None:
         # Uptime is as of the poll, so the start time stays the same between polls.
@@ -222,17 +255,20 @@ def families(snap: NodeSnapshot, record: InfoRecord, b: FamilyBuilder) -> None:
         # Role and version describe the node as it is now: a node that stopped answering
         # must not go on claiming to be the master.
         _instance_info(b, record, ",".join(snap.groups))
-    _replication(b, record)
-    sections = record.sections
-    if snap.kind == "data":
-        _keyspace(b, sections.get("keyspace", {}), _databases(snap))
-    else:
-        _keyspace(b, sections.get("keyspace", {}), 0)
-    _commandstats(b, sections.get("commandstats", {}), sections.get("latencystats", {}))
-    for key, stat in sections.get("errorstats", {}).items():
-        count = to_number(parse_kv_list(stat).get("count", ""))
-        if key.startswith("errorstat_") and count is not None:
-            b.add(n.ERRORS, count, err=key.removeprefix("errorstat_"))
+    for replica in record.replicas:
+        ip, port, state = replica.ip, replica.port, replica.state
+        if replica.offset is not None:
+            b.add(n.SLAVE_OFFSET, replica.offset, slave_ip=ip, slave_port=port, slave_state=state)
+            if replica.lag_bytes is not None:
+                b.add(n.SLAVE_LAG_BYTES, replica.lag_bytes, slave_ip=ip, slave_port=port)
+        if replica.lag is not None:
+            b.add(n.SLAVE_LAG, replica.lag, slave_ip=ip, slave_port=port, slave_state=state)
+    keyspace = record.sections.get("keyspace", {})
+    for i in range(_databases(snap) if snap.kind == "data" else 0):
+        db = f"db{i}"
+        if db not in keyspace:
+            b.add(n.DB_KEYS, 0, db=db)
+            b.add(n.DB_KEYS_EXPIRING, 0, db=db)
 
 
 def _databases(snap: NodeSnapshot) -> int:
@@ -267,80 +303,66 @@ def _instance_info(b: FamilyBuilder, record: InfoRecord, master_name: str) -> No
     b.add(n.INSTANCE_INFO, 1, **labels)
 
 
-def _replication(b: FamilyBuilder, record: InfoRecord) -> None:
-    link = record.master
-    if link is not None:
-        master = {"master_host": link.host, "master_port": link.port}
-        b.add(n.SLAVE_INFO, 1, **master, read_only=record.field("slave_read_only"))
-        b.add(n.MASTER_LINK_UP, 1 if link.status == "up" else 0, **master)
-        for field, defn in (
-            ("master_last_io_seconds_ago", n.MASTER_LAST_IO),
-            ("master_sync_in_progress", n.MASTER_SYNC),
-            ("slave_repl_offset", n.SLAVE_REPL_OFFSET),
-        ):
-            number = to_number(record.field(field))
-            if number is not None:
-                b.add(defn, number, **master)
-        # Redis only reports the field while the link is down.
-        down = (
-            to_number(record.field("master_link_down_since_seconds")) if link.status != "up" else 0
-        )
-        if down is not None:
-            b.add(n.MASTER_LINK_DOWN_SINCE, down, **master)
-    for replica in record.replicas:
-        ip, port, state = replica.ip, replica.port, replica.state
-        if replica.offset is not None:
-            b.add(n.SLAVE_OFFSET, replica.offset, slave_ip=ip, slave_port=port, slave_state=state)
-            if replica.lag_bytes is not None:
-                b.add(n.SLAVE_LAG_BYTES, replica.lag_bytes, slave_ip=ip, slave_port=port)
-        if replica.lag is not None:
-            b.add(n.SLAVE_LAG, replica.lag, slave_ip=ip, slave_port=port, slave_state=state)
+def _master_link(b: FamilyBuilder, sections: InfoSections) -> None:
+    """A replica's link to its master, as `InfoRecord.master` reads it."""
+    mode = _field(sections, "redis_mode") or _field(sections, "server_mode")
+    if mode == "sentinel" or "sentinel" in sections or _field(sections, "role") != "slave":
+        return
+    master = {
+        "master_host": _field(sections, "master_host"),
+        "master_port": _field(sections, "master_port"),
+    }
+    up = _field(sections, "master_link_status") == "up"
+    b.add(n.SLAVE_INFO, 1, **master, read_only=_field(sections, "slave_read_only"))
+    b.add(n.MASTER_LINK_UP, 1 if up else 0, **master)
+    for field, defn in (
+        ("master_last_io_seconds_ago", n.MASTER_LAST_IO),
+        ("master_sync_in_progress", n.MASTER_SYNC),
+        ("slave_repl_offset", n.SLAVE_REPL_OFFSET),
+    ):
+        value = _sample(_field(sections, field))
+        if value is not None:
+            b.add(defn, value, **master)
+    # Redis only reports the field while the link is down.
+    down = _sample(_field(sections, "master_link_down_since_seconds")) if not up else 0
+    if down is not None:
+        b.add(n.MASTER_LINK_DOWN_SINCE, down, **master)
 
 
-def _keyspace(b: FamilyBuilder, keyspace: Mapping[str, str], databases: int) -> None:
-    seen: set[str] = set()
-    for db, value in keyspace.items():
-        if not db.startswith("db"):
-            continue
-        stats = parse_kv_list(value)
-        seen.add(db)
-        for field, defn, scale in (
-            ("keys", n.DB_KEYS, 1.0),
-            ("expires", n.DB_KEYS_EXPIRING, 1.0),
-            ("avg_ttl", n.DB_AVG_TTL, 1e-3),
-            ("cached_keys", n.DB_KEYS_CACHED, 1.0),
-        ):
-            number = to_number(stats.get(field, ""))
-            if number is not None:
-                b.add(defn, number * scale, db=db)
-    for i in range(databases):
-        db = f"db{i}"
-        if db not in seen:
-            b.add(n.DB_KEYS, 0, db=db)
-            b.add(n.DB_KEYS_EXPIRING, 0, db=db)
+def _database(b: FamilyBuilder, db: str, stats: Mapping[str, str]) -> None:
+    for field, defn, exponent in (
+        ("keys", n.DB_KEYS, 0),
+        ("expires", n.DB_KEYS_EXPIRING, 0),
+        ("avg_ttl", n.DB_AVG_TTL, 3),
+        ("cached_keys", n.DB_KEYS_CACHED, 0),
+    ):
+        value = _sample(stats.get(field, ""), exponent)
+        if value is not None:
+            b.add(defn, value, db=db)
 
 
 def _commandstats(
     b: FamilyBuilder, commandstats: Mapping[str, str], latency: Mapping[str, str]
 ) -> None:
-    calls_usec: dict[str, tuple[float, float]] = {}
+    calls_usec: dict[str, tuple[float | str, float | str]] = {}
     for key, value in commandstats.items():
         if not key.startswith("cmdstat_"):
             continue
         cmd = key.removeprefix("cmdstat_").lower()
         stats = parse_kv_list(value)
-        calls = to_number(stats.get("calls", ""))
-        usec = to_number(stats.get("usec", ""))
-        if calls is None or usec is None:
+        calls = _sample(stats.get("calls", ""))
+        usec = _sample(stats.get("usec", ""))
+        seconds = _sample(stats.get("usec", ""), 6)
+        if calls is None or usec is None or seconds is None:
             continue
         calls_usec[cmd] = (calls, usec)
         b.add(n.COMMANDS, calls, cmd=cmd)
-        b.add(n.COMMANDS_DURATION, usec / 1e6, cmd=cmd)
+        b.add(n.COMMANDS_DURATION, seconds, cmd=cmd)
         for field, defn in (
             ("rejected_calls", n.COMMANDS_REJECTED),
             ("failed_calls", n.COMMANDS_FAILED),
         ):
-            number = to_number(stats.get(field, ""))
+            number = _sample(stats.get(field, ""))
             if number is not None:
                 b.add(defn, number, cmd=cmd)
     for key, value in latency.items():
@@ -348,13 +370,17 @@ def _commandstats(
             continue
         cmd = key.removeprefix("latency_percentiles_usec_").lower()
         for quantile, raw in parse_kv_list(value).items():
-            number = to_number(raw)
+            number = _sample(raw)
             if quantile.startswith("p") and number is not None:
                 b.add(n.LATENCY_PERCENTILES, number, cmd=cmd, quantile=quantile[1:])
         if cmd in calls_usec:
             calls, usec = calls_usec[cmd]
             b.add(n.LATENCY_PERCENTILES, usec, "_sum", cmd=cmd)
             b.add(n.LATENCY_PERCENTILES, calls, "_count", cmd=cmd)
+
+
+def _templated(record: InfoRecord, b: FamilyBuilder) -> None:
+    templated(record.sections, b)
 
 
 SOURCE = Source(
@@ -364,6 +390,7 @@ SOURCE = Source(
     commands,
     parse,
     families,
+    templated=_templated,
     required=True,
     metrics=declared(vars(n)),
     acl=("+info",),

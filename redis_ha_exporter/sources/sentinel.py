@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from redis_ha_exporter.metrics.model import Family, FamilyBuilder, declared
+from redis_ha_exporter.metrics.model import FamilyBuilder, declared
 from redis_ha_exporter.replies import decode, dict_list, parse_kv_list, to_number
 from redis_ha_exporter.snapshot import GroupState, NodeSnapshot
 from redis_ha_exporter.sources import sentinel_names as n
@@ -174,10 +174,11 @@ def master_views(name: str, snaps: Iterable[NodeSnapshot]) -> dict[str, str]:
     return out
 
 
-def group_families(groups: Mapping[str, GroupState], snaps: Iterable[NodeSnapshot]) -> list[Family]:
+def group_families(
+    groups: Mapping[str, GroupState], snaps: Iterable[NodeSnapshot], b: FamilyBuilder
+) -> None:
     """Per Sentinel group, the exporter's own view across every polled node of the group."""
     nodes = list(snaps)
-    b = FamilyBuilder(None)
     for name in sorted(groups):
         state = groups[name]
         members = [s for s in nodes if name in s.groups and s.up and s.kind == "data"]
@@ -189,7 +190,6 @@ def group_families(groups: Mapping[str, GroupState], snaps: Iterable[NodeSnapsho
         b.add(n.SENTINEL_FAILOVERS, state.failovers, master_name=name)
         if state.last_failover_at is not None:
             b.add(n.GROUP_LAST_FAILOVER, state.last_failover_at, master_name=name)
-    return b.build()
 
 
 SOURCE = Source(

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from redis_ha_exporter import sources
-from redis_ha_exporter.exposition import fragments, join
-from redis_ha_exporter.metrics.node import node_families
+from redis_ha_exporter.exposition import NodeBodies, join_packed
 from redis_ha_exporter.poll import poll
 from redis_ha_exporter.replies import decode, dict_list
 from redis_ha_exporter.snapshot import NodeSnapshot
@@ -124,8 +123,9 @@ def without(snap: NodeSnapshot, *kinds: type) -> NodeSnapshot:
 
 
 def render(snap: NodeSnapshot, *, openmetrics: bool = False, include_data: bool = True) -> str:
-    families = node_families(snap, sources.ALL, include_data=include_data)
-    return join(fragments(families), openmetrics).decode("utf-8")
+    """The node's body as the renderer makes it for `/metrics` (INFO from its template)."""
+    packed, _ = NodeBodies(sources.ALL).packed(snap, include_data, None)
+    return join_packed([packed], openmetrics).decode("utf-8")
 
 
 @dataclass(frozen=True)

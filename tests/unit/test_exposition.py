@@ -3,9 +3,10 @@ prometheus_client."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from collections.abc import Iterable
-from typing import Any
+from itertools import product
 
 import pytest
 from prometheus_client.metrics_core import Metric
@@ -15,14 +16,22 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 from prometheus_client.samples import Sample
 
-from redis_ha_exporter.exposition import Renderer, fragments, join, join_packed, pack
-from redis_ha_exporter.metrics.model import FamilyBuilder, MetricDef
+from redis_ha_exporter.exposition import NodeBodies, Renderer, join_packed
+from redis_ha_exporter.metrics.model import EMPTY, FamilyBuilder, Layout, MetricDef, Plans, merge
 from redis_ha_exporter.metrics.node import node_families
 from redis_ha_exporter.sources import ALL
 from redis_ha_exporter.store import Store
 from tests.unit.captured import FLAVORS, render, snapshot, types
 
 CASES = [(flavor, role) for flavor in FLAVORS for role in ("master", "replica", "sentinel")]
+
+
+def body(renderer: Renderer, compress: bool = False) -> bytes:
+    return asyncio.run(renderer.arender(compress=compress))
+
+
+def text_of(b: FamilyBuilder, openmetrics: bool = False) -> str:
+    return join_packed([b.packed()], openmetrics).decode()
 
 
 def samples_by_name(families: Iterable[Metric]) -> dict[str, list[Sample]]:
@@ -57,12 +66,9 @@ def test_openmetrics_keeps_redis_exporters_percent_quantiles(flavor: str) -> Non
 
 @pytest.mark.parametrize(("flavor", "role"), CASES)
 def test_openmetrics_parses_apart_from_the_latency_summary(flavor: str, role: str) -> None:
-    families = [
-        f
-        for f in node_families(snapshot(flavor, role), ALL, include_data=True)
-        if f.name != "redis_latency_percentiles_usec"
-    ]
-    text = join(fragments(families), openmetrics=True).decode()
+    b = node_families(snapshot(flavor, role), ALL, include_data=True)
+    b.families.pop("redis_latency_percentiles_usec", None)
+    text = text_of(b, openmetrics=True)
     parsed = {f.name: f for f in parse_openmetrics(text)}
     assert parsed["redis_up"].type == "gauge"
 
@@ -106,16 +112,18 @@ def test_help_text_with_backslash_and_newline_is_escaped() -> None:
     defn = MetricDef("redis_odd", "gauge", "first\\second\nthird")
     b = FamilyBuilder("i")
     b.add(defn, 1)
-    text = join(fragments(b.build()), openmetrics=False).decode()
+    text = text_of(b)
     assert "# HELP redis_odd first\\\\second\\nthird\n" in text
     (family,) = parse_text(text)
     assert family.documentation == "first\\second\nthird"
 
 
 def test_families_from_several_nodes_share_one_header() -> None:
-    frags = fragments(node_families(snapshot("redis70", "master"), ALL, include_data=False))
-    frags += fragments(node_families(snapshot("valkey81", "master"), ALL, include_data=False))
-    text = join(frags, openmetrics=False).decode()
+    parts = [
+        node_families(snapshot(flavor, "master"), ALL, include_data=False).packed()
+        for flavor in FLAVORS
+    ]
+    text = join_packed(parts, openmetrics=False).decode()
     assert text.count("# TYPE redis_up gauge\n") == 1
     (up,) = [f for f in parse_text(text) if f.name == "redis_up"]
     assert len(up.samples) == 2
@@ -132,7 +140,7 @@ def test_values_are_integers_when_whole_and_round_trip_otherwise() -> None:
     values = (1.0, 2.5e-7, float("inf"), float("-inf"), 123456789.0, 7, 1e20, -0.5, 0.1 + 0.2)
     for v in values:
         b.add(MetricDef("redis_x", "gauge", "x"), v, v=repr(v))
-    text = join(fragments(b.build()), openmetrics=False).decode()
+    text = text_of(b)
     assert 'redis_x{v="1.0"} 1\n' in text
     assert 'redis_x{v="7"} 7\n' in text
     assert 'redis_x{v="123456789.0"} 123456789\n' in text
@@ -145,22 +153,29 @@ def test_values_are_integers_when_whole_and_round_trip_otherwise() -> None:
 def test_nan_is_spelled_as_prometheus_spells_it() -> None:
     b = FamilyBuilder(None)
     b.add(MetricDef("redis_x", "gauge", "x"), float("nan"))
-    assert join(fragments(b.build()), openmetrics=False).endswith(b"redis_x NaN\n")
+    assert text_of(b).endswith("redis_x NaN\n")
 
 
-def test_empty_families_are_not_rendered() -> None:
-    b = FamilyBuilder("i")
-    b.declare(MetricDef("redis_declared", "gauge", "x"))
-    assert b.build() == []
-    assert join([], openmetrics=False) == b""
-    assert join([], openmetrics=True) == b"# EOF\n"
+def test_a_value_given_as_text_is_written_as_it_is() -> None:
+    b = FamilyBuilder(None)
+    b.add(MetricDef("redis_x", "gauge", "x"), "826e-6", cmd="a")
+    b.add(MetricDef("redis_x", "gauge", "x"), "0.00", cmd="b")
+    text = text_of(b)
+    assert 'redis_x{cmd="a"} 826e-6\nredis_x{cmd="b"} 0.00\n' in text
+    assert [s.value for f in parse_text(text) for s in f.samples] == [826e-6, 0.0]
+
+
+def test_an_empty_builder_packs_to_an_empty_body() -> None:
+    assert FamilyBuilder("i").packed() == EMPTY
+    assert join_packed([], openmetrics=False) == b""
+    assert join_packed([EMPTY], openmetrics=True) == b"# EOF\n"
 
 
 def test_summary_suffixes_follow_the_family_name() -> None:
     b = FamilyBuilder("i")
     b.add(MetricDef("redis_s", "summary", "s"), 3, "_sum")
     b.add(MetricDef("redis_s", "summary", "s"), 2, "_count")
-    text = join(fragments(b.build()), openmetrics=False).decode()
+    text = text_of(b)
     assert 'redis_s_sum{instance="i"} 3\nredis_s_count{instance="i"} 2\n' in text
 
 
@@ -168,11 +183,11 @@ def test_renderer_reuses_the_body_until_the_store_changes() -> None:
     store = Store(interval=10.0)
     store.put(snapshot("redis70", "master", polled_at=0.0, last_success_at=1e12))
     renderer = Renderer(store, ALL)
-    first = renderer.render()
-    assert renderer.render() is first
+    first = body(renderer)
+    assert body(renderer) is first
     assert renderer.renders == 1
     store.put(snapshot("redis70", "replica", last_success_at=1e12))
-    second = renderer.render()
+    second = body(renderer)
     assert renderer.renders == 2
     assert second != first
     families = {f.name for f in parse_text(second.decode())}
@@ -183,25 +198,25 @@ def test_renderer_gzip_body_decompresses_to_the_plain_body() -> None:
     store = Store(interval=10.0)
     store.put(snapshot("valkey81", "sentinel", last_success_at=1e12))
     renderer = Renderer(store, ALL)
-    assert gzip.decompress(renderer.render(compress=True)) == renderer.render()
+    assert gzip.decompress(body(renderer, compress=True)) == body(renderer)
 
 
 def test_renderer_drops_data_of_stale_nodes() -> None:
     store = Store(interval=10.0)
     store.put(snapshot("redis70", "master", last_success_at=1.0))
-    text = Renderer(store, ALL).render().decode()
+    text = body(Renderer(store, ALL)).decode()
     assert "redis_up{" in text
     assert "redis_memory_used_bytes" not in text
 
 
 @pytest.mark.parametrize("openmetrics", [False, True])
-def test_packed_nodes_join_to_the_same_body_as_their_fragments(openmetrics: bool) -> None:
-    per_node = [
-        fragments(node_families(snapshot(flavor, role), ALL, include_data=True))
-        for flavor, role in CASES
-    ]
-    layouts: dict[Any, Any] = {}
-    packed = [pack(frags, layouts) for frags in per_node]
-    expected = join([f for frags in per_node for f in frags], openmetrics)
-    assert join_packed(packed, openmetrics) == expected
-    assert len(layouts) <= len(CASES)
+def test_merged_bodies_join_to_the_same_body_as_their_parts(openmetrics: bool) -> None:
+    layouts: dict[Layout, Layout] = {}
+    nodes = NodeBodies(ALL)
+    per_node = [nodes.packed(snapshot(flavor, role), True, None)[0] for flavor, role in CASES]
+    plans: Plans = {}
+    for first, second in product(per_node, repeat=2):
+        merged = merge(first, second, plans, layouts)
+        assert join_packed([merged], openmetrics) == join_packed([first, second], openmetrics)
+        assert merge(first, second, plans, layouts).layout is merged.layout
+    assert len(plans) == len(per_node) ** 2

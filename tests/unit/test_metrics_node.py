@@ -33,7 +33,8 @@ SELF_METRICS = {
 
 
 def test_a_node_never_polled_has_no_families() -> None:
-    assert node_families(NodeSnapshot("10.0.0.1:6379", "unknown"), ALL, include_data=True) == []
+    snap = NodeSnapshot("10.0.0.1:6379", "unknown")
+    assert node_families(snap, ALL, include_data=True).families == {}
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)

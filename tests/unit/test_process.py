@@ -3,6 +3,7 @@ process, platform and GC collectors in the same process."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -19,7 +20,8 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from redis_ha_exporter import process
-from redis_ha_exporter.exposition import Renderer, fragments, join
+from redis_ha_exporter.exposition import Renderer, join_packed
+from redis_ha_exporter.metrics.model import FamilyBuilder
 from redis_ha_exporter.process import Runtime
 from redis_ha_exporter.sources import ALL
 from redis_ha_exporter.store import Store
@@ -29,8 +31,9 @@ RUNTIME_PREFIXES = ("process_", "python_")
 
 
 def ours(runtime: Runtime | None = None, openmetrics: bool = False) -> str:
-    families = (runtime or Runtime()).families()
-    return join(fragments(families), openmetrics).decode()
+    b = FamilyBuilder(None)
+    (runtime or Runtime()).add_families(b)
+    return join_packed([b.packed()], openmetrics).decode()
 
 
 def oracle() -> str:
@@ -75,7 +78,7 @@ def test_names_types_help_and_labels_match_prometheus_clients_collectors() -> No
 
 
 def test_renderer_serves_the_runtime_families_of_prometheus_clients_collectors() -> None:
-    body = Renderer(Store(interval=10.0), ALL).render().decode()
+    body = asyncio.run(Renderer(Store(interval=10.0), ALL).arender()).decode()
     runtime = [f for f in parse_text(body) if f.name.startswith(RUNTIME_PREFIXES)]
     assert shape(runtime) == shape(list(parse_text(oracle())))
 

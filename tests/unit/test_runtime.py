@@ -292,14 +292,14 @@ def test_the_names_split_over_two_shards_as_these_tests_assume() -> None:
     assert {key: shard_of(key, 2) for key in SPLIT} == SPLIT
 
 
-def exported_instances(runtime: Runtime) -> set[str]:
-    body = runtime.renderer.render().decode()
+async def exported_instances(runtime: Runtime) -> set[str]:
+    body = (await runtime.renderer.arender()).decode()
     return {s.labels["instance"] for s in parse_series(body) if "instance" in s.labels}
 
 
-def group_series(runtime: Runtime) -> set[str]:
+async def group_series(runtime: Runtime) -> set[str]:
     """The groups with series of their own (no instance label)."""
-    body = runtime.renderer.render().decode()
+    body = (await runtime.renderer.arender()).decode()
     return {
         s.labels["master_name"]
         for s in parse_series(body)
@@ -322,10 +322,10 @@ def test_each_shard_polls_every_sentinel_but_exports_only_its_own_nodes_and_grou
         assert one.store.unexported == {SEED, PEERS[1]}
         assert one.store.expected == {SEED, *PEERS, STATIC}
         assert one.store.groups == {}
-        assert exported_instances(zero) == {SEED, PEERS[1]}  # the data nodes are not polled yet
-        assert exported_instances(one) == {PEERS[0]}
-        assert group_series(zero) == {"mymaster"}
-        assert group_series(one) == set()
+        assert await exported_instances(zero) == {SEED, PEERS[1]}  # data nodes not polled yet
+        assert await exported_instances(one) == {PEERS[0]}
+        assert await group_series(zero) == {"mymaster"}
+        assert await group_series(one) == set()
 
     asyncio.run(scenario())
 

@@ -13,15 +13,16 @@ from hypothesis import strategies as st
 
 from redis_ha_exporter import exposition
 from redis_ha_exporter.address import AddressError, parse_target_pattern
-from redis_ha_exporter.exposition import Renderer, fragments, join, without_instance
-from redis_ha_exporter.metrics.model import FamilyBuilder, MetricDef
+from redis_ha_exporter.exposition import Renderer
 from redis_ha_exporter.scrape import Scraped, parse_target
 from redis_ha_exporter.sources import ALL
 from redis_ha_exporter.store import Store
 from tests.promtext import parse_series
 from tests.unit.captured import NOW, snapshot
 
-ODD = MetricDef("redis_odd", "gauge", "odd")
+
+def body(renderer: Renderer, compress: bool = False) -> bytes:
+    return asyncio.run(renderer.arender(compress=compress))
 
 
 @pytest.mark.parametrize(
@@ -80,21 +81,27 @@ def test_a_plain_target_parses_to_its_address() -> None:
     assert (address.instance, address.tls) == ("db.example:6380", True)
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.text(), st.text(min_size=1))
-def test_without_instance_removes_exactly_the_instance_label(value: str, instance: str) -> None:
-    b = FamilyBuilder(instance)
-    b.add(ODD, 1)
-    b.add(ODD, 2, cmd=value)
-    b.add(ODD, 3, cmd=instance, other=f'{{instance="{instance}",')
-    body = without_instance(join(fragments(b.build()), openmetrics=False), instance)
-    series = parse_series(body.decode())
-    assert [s.labels for s in series] == [
-        {},
-        {"cmd": value},
-        {"cmd": instance, "other": f'{{instance="{instance}",'},
+@settings(max_examples=100, deadline=None)
+@given(st.text(min_size=1))
+def test_a_scraped_node_has_the_series_of_metrics_without_the_instance_label(
+    instance: str,
+) -> None:
+    # The error's label spells the instance label too: only the label itself goes.
+    store = Store(interval=10.0)
+    error = f'{{instance="{instance}",'
+    snap = snapshot("redis70", "master", instance=instance, error=error, last_success_at=1e12)
+    store.put(snap)
+    renderer = Renderer(store, ALL)
+    scraped = parse_series((renderer.render_node(instance) or b"").decode())
+    fleet = parse_series(body(renderer).decode())
+    expected = [
+        (s.name, {k: v for k, v in s.labels.items() if k != "instance"}, s.value)
+        for s in fleet
+        if s.labels.get("instance") == instance
     ]
-    assert [s.value for s in series] == [1, 2, 3]
+    assert [(s.name, s.labels, s.value) for s in scraped] == expected
+    assert all("instance" not in s.labels for s in scraped)
+    assert any(s.labels.get("err") == error for s in scraped)
 
 
 def _store() -> tuple[Store, str]:
@@ -120,25 +127,25 @@ def test_metrics_bodies_are_coalesced_to_one_per_min_age() -> None:
     store, instance = _store()
     clock = [100.0]
     renderer = Renderer(store, ALL, min_age=1.0, clock=lambda: clock[0])
-    first = renderer.render(compress=True)
+    first = body(renderer, compress=True)
     assert (renderer.renders, renderer.compressions) == (1, 1)
     for polls in range(4, 10):  # steady churn within the same second
         store.put(replace(store.nodes[instance], polls=polls))
         clock[0] += 0.1
-        assert renderer.render(compress=True) is first
+        assert body(renderer, compress=True) is first
     assert (renderer.renders, renderer.compressions) == (1, 1)
     clock[0] += 0.5
-    newer = renderer.render(compress=True)
+    newer = body(renderer, compress=True)
     assert newer is not first and (renderer.renders, renderer.compressions) == (2, 2)
-    assert renderer.render(compress=True) is newer
+    assert body(renderer, compress=True) is newer
 
 
 def test_without_min_age_every_change_is_rendered() -> None:
     store, instance = _store()
     renderer = Renderer(store, ALL)
-    first = renderer.render()
+    first = body(renderer)
     store.put(replace(store.nodes[instance], polls=50, polled_at=NOW + 1))
-    assert renderer.render() is not first
+    assert body(renderer) is not first
     assert renderer.renders == 2
 
 
@@ -152,7 +159,7 @@ def test_concurrent_scrapes_share_one_render_and_one_compression() -> None:
     bodies = asyncio.run(scrapes())
     assert all(body is bodies[0] for body in bodies)
     assert (renderer.renders, renderer.compressions) == (1, 1)
-    assert gzip.decompress(bodies[0]) == renderer.render()
+    assert gzip.decompress(bodies[0]) == body(renderer)
 
 
 def test_a_large_render_lets_other_tasks_run_between_nodes(

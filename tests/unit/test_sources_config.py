@@ -56,5 +56,6 @@ def test_save_rules_are_counted_and_zero_when_rdb_snapshots_are_off(save: str, r
     record = ConfigRecord({"save": save})
     b = FamilyBuilder("n")
     families(NodeSnapshot("n", "data"), record, b)
-    (family,) = [f for f in b.build() if f.name == "redis_config_save_rules"]
-    assert family.lines == [f'redis_config_save_rules{{instance="n"}} {rules}\n']
+    assert b.families["redis_config_save_rules"].lines == [
+        f'redis_config_save_rules{{instance="n"}} {rules}\n'
+    ]

@@ -32,12 +32,12 @@ def captured(flavor: str, role: str) -> tuple[Exposition, dict[str, str]]:
 
 
 def edited(flavor: str, role: str, old: str, new: str) -> Exposition:
-    """The captured node with one piece of its INFO text replaced."""
+    """The captured node with one piece of its INFO text replaced (rendered from a template
+    of the edited reply, as the renderer would)."""
     text = info_text(flavor, role)
     assert old in text
-    return exposition(
-        snapshot(flavor, role, records={0: InfoRecord.of(parse_info(text.replace(old, new)))})
-    )
+    text = text.replace(old, new)
+    return exposition(snapshot(flavor, role, records={0: InfoRecord.of(parse_info(text), text)}))
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from redis_ha_exporter.exposition import fragments, join
+from redis_ha_exporter.exposition import join_packed
+from redis_ha_exporter.metrics.model import FamilyBuilder
 from redis_ha_exporter.snapshot import GroupState, NodeSnapshot
 from redis_ha_exporter.sources.sentinel import group_families, master_views
 from tests.promtext import value
@@ -22,8 +23,9 @@ HEALTHY = [
 
 
 def render(snaps: Iterable[NodeSnapshot], groups: Mapping[str, GroupState] | None = None) -> str:
-    families = group_families(groups or {GROUP: GroupState(GROUP)}, snaps)
-    return join(fragments(families), openmetrics=False).decode()
+    b = FamilyBuilder(None)
+    group_families(groups or {GROUP: GroupState(GROUP)}, snaps, b)
+    return join_packed([b.packed()], openmetrics=False).decode()
 
 
 def test_healthy_group_has_one_master_and_agreeing_sentinels() -> None:
