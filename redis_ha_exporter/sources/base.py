@@ -150,7 +150,8 @@ DATA: frozenset[NodeKind] = frozenset({"data"})
 SENTINEL: frozenset[NodeKind] = frozenset({"sentinel"})
 ANY_KIND: frozenset[NodeKind] = frozenset({"data", "sentinel"})
 
-# redis-py strips the error code (NOPERM, ERR) from the message, so match the text too.
+# Match the words, not only the code: replies name a refusal in several ways across versions
+# and managed services (NOPERM, "no permissions", "unknown command", "not allowed").
 _REFUSALS = (
     "NOPERM",
     "NO PERMISSIONS",
