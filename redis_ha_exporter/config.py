@@ -520,30 +520,21 @@ def _field(setting: Setting[Any]) -> tuple[Any, Any]:
 
 
 def _validators() -> dict[str, Any]:
-    """The sources' cross-checks, as field validators (earlier fields in `info.data`)."""
+    """The sources' settings' validators: their cross-checks (earlier fields in `info.data`),
+    and for lists the comma-separated form environment variables carry."""
     out: dict[str, Any] = {}
-    for source in sources.ALL:
-        for setting in source.settings:
-            check = setting.check
-            if check is None:
-                continue
+    for setting in sources.settings():
+        check = setting.check
+        if check is not None:
 
             def run(cls: type, value: Any, info: ValidationInfo, check: Any = check) -> Any:
                 return check(value, info.data)
 
             out[f"_check_{setting.name}"] = field_validator(setting.name)(classmethod(run))
-    return out
-
-
-def _list_splitters() -> dict[str, Any]:
-    """Environment variables carry a source's list settings comma-separated, too."""
-    out: dict[str, Any] = {}
-    for source in sources.ALL:
-        for setting in source.settings:
-            if get_origin(setting.type) is list:
-                out[f"_split_{setting.name}"] = field_validator(setting.name, mode="before")(
-                    classmethod(lambda cls, value: _split(value))
-                )
+        if get_origin(setting.type) is list:
+            out[f"_split_{setting.name}"] = field_validator(setting.name, mode="before")(
+                classmethod(lambda cls, value: _split(value))
+            )
     return out
 
 
@@ -556,14 +547,14 @@ else:
         "Settings",
         __base__=_CoreSettings,
         __module__=__name__,
-        __validators__={**_validators(), **_list_splitters()},
-        **{s.name: _field(s) for source in sources.ALL for s in source.settings},
+        __validators__=_validators(),
+        **{s.name: _field(s) for s in sources.settings()},
     )
 
 
 def source_values(settings: _CoreSettings) -> dict[str, object]:
     """The sources' settings by name, as a poll's options carry them."""
-    return {s.name: getattr(settings, s.name) for src in sources.ALL for s in src.settings}
+    return {s.name: getattr(settings, s.name) for s in sources.settings()}
 
 
 def value_of(settings: _CoreSettings, setting: Setting[T]) -> T:

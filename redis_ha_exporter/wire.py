@@ -77,7 +77,7 @@ class Link(asyncio.Protocol):
         self._waiter: asyncio.Future[list[Reply]] | None = None
         self._wanted = 0
         self._replies: list[Reply] = []
-        self._lost: BaseException | None = None
+        self._lost = False
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
@@ -106,7 +106,7 @@ class Link(asyncio.Protocol):
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._lost = exc or LinkError("Connection closed by server.")
+        self._lost = True
         self._fail(LinkError(f"connection lost: {exc}" if exc else "closed by server"))
 
     # -- use -------------------------------------------------------------------------------
@@ -116,7 +116,7 @@ class Link(asyncio.Protocol):
         not kept packed."""
         if not commands:
             return []
-        if self._transport is None or self._transport.is_closing() or self._lost is not None:
+        if self._transport is None or self._transport.is_closing() or self._lost:
             raise LinkError("connection closed")
         assert self._waiter is None, "one round trip at a time"
         waiter: asyncio.Future[list[Reply]] = asyncio.get_running_loop().create_future()
@@ -133,10 +133,6 @@ class Link(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
-    @property
-    def closed(self) -> bool:
-        return self._transport is None or self._transport.is_closing()
-
     def _finish(self) -> None:
         waiter, replies, self._replies = self._waiter, self._replies, []
         if waiter is not None and not waiter.done():
@@ -149,9 +145,16 @@ class Link(asyncio.Protocol):
             waiter.set_exception(exc)
 
 
+@lru_cache(maxsize=1)
+def _default_tls() -> ssl.SSLContext:
+    # Made once: loading the system's CAs reads files, and a node that keeps failing would
+    # otherwise pay that on every reconnect.
+    return ssl.create_default_context()
+
+
 def tls_context(address: RedisAddress) -> ssl.SSLContext | None:
     """The TLS of `rediss://`: the system's CAs, the host name checked."""
-    return ssl.create_default_context() if address.tls else None
+    return _default_tls() if address.tls else None
 
 
 async def open_link(

@@ -6,7 +6,7 @@ from typing import Any
 
 from redis_ha_exporter.metrics.model import MetricDef
 from redis_ha_exporter.sources import config, info, latency, pubsub, sentinel, slowlog
-from redis_ha_exporter.sources.base import Source
+from redis_ha_exporter.sources.base import Setting, Source
 
 ALL: tuple[Source[Any], ...] = (
     info.SOURCE,  # first: every other source parses after it and may read it
@@ -21,3 +21,13 @@ ALL: tuple[Source[Any], ...] = (
 def metric_defs() -> tuple[MetricDef, ...]:
     """Every family the sources declare (INFO's `cluster_*` fields pass through unlisted)."""
     return tuple(d for source in ALL for d in source.metrics)
+
+
+def settings() -> tuple[Setting[Any], ...]:
+    """Every setting the sources declare, in the registry's order."""
+    return tuple(s for source in ALL for s in source.settings)
+
+
+def examples() -> dict[str, object]:
+    """Each setting's example value, by name: with them every source sends its commands."""
+    return {s.name: s.example for s in settings() if s.example is not None}

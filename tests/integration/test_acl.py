@@ -55,7 +55,7 @@ def _example_flags() -> list[str]:
 def refused_families() -> list[str]:
     """What a user allowed only INFO and PING is refused, once each: CLIENT SETNAME, and the
     first command of every other data-node source (as the poll's log line names it)."""
-    node = NodeView("n", "data", (7, 0), 0, PollOptions(_examples()))
+    node = NodeView("n", "data", (7, 0), 0, PollOptions(sources.examples()))
     families = ["CLIENT SETNAME"]
     for src in sources.ALL:
         planned = src.commands(node, None) if "data" in src.kinds and not src.required else ()
