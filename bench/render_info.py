@@ -49,8 +49,9 @@ def cases(flavor: str) -> dict[str, Callable[[], object]]:
 
     def info_builder() -> Packed:
         b = FamilyBuilder(instance)
-        parsed = InfoRecord.of(parse_info(raw), raw)
-        info.templated(parsed.sections, b)
+        sections = parse_info(raw)
+        parsed = InfoRecord.of(sections, raw)
+        info.templated(sections, b)
         info.families(snap, parsed, b)
         return b.packed()
 

@@ -11,9 +11,9 @@ format the text ourselves because redis_exporter's contract has counters whose n
 from __future__ import annotations
 
 import asyncio
-import gzip
 import platform
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -32,6 +32,8 @@ from redis_ha_exporter.store import Store
 # Level 1 compresses a node's 43 kB to 7 kB in a quarter of level 5's time; the scraper is
 # usually near, and at a thousand nodes the time is what counts.
 GZIP_LEVEL = 1
+# How much of the plain body is handed to the compressor at a time.
+GZIP_CHUNK = 1 << 20
 # The longest the event loop is held by rendering before polls get their turn.
 _SLICE = 0.01
 
@@ -57,9 +59,12 @@ def _header(name: str, mtype: str, help_text: str, openmetrics: bool) -> bytes:
     return f"# HELP {name} {_escape_help(help_text)}\n# TYPE {name} {mtype}\n".encode()
 
 
-def join_steps(parts: Sequence[Packed], openmetrics: bool, out: bytearray) -> Iterator[None]:
+def join_steps(
+    parts: Sequence[Packed], openmetrics: bool, out: bytearray, chunk: int = 1 << 62
+) -> Iterator[None]:
     """Appends the body of `parts` to `out`: per family name, its header once and the lines
-    of every part in order. Yields after each family, for an async caller."""
+    of every part in order. Yields after each family, and whenever `out` holds `chunk` bytes
+    or more, for an async caller (which may empty `out`)."""
     distinct = {id(p.layout): p.layout for p in parts}
     names = sorted({entry[0] for layout in distinct.values() for entry in layout})
     position = [0] * len(parts)
@@ -73,6 +78,8 @@ def join_steps(parts: Sequence[Packed], openmetrics: bool, out: bytearray) -> It
                     header = True
                 out += memoryview(part.blob)[part.offsets[i] : part.offsets[i + 1]]
                 position[k] = i + 1
+                if len(out) >= chunk:
+                    yield
         yield
     if openmetrics:
         out += b"# EOF\n"
@@ -222,28 +229,18 @@ class Renderer:
         parts.append(self._global(nodes.values()))
         self._key, self._parts, self._built_at = key, parts, started
 
-    def _plain_steps(self, openmetrics: bool, out: list[bytes]) -> Iterator[None]:
-        plain = self._bodies.get((openmetrics, False))
-        if plain is None:
-            buffer = bytearray()
-            yield from join_steps(self._parts, openmetrics, buffer)
-            plain = bytes(buffer)
-            self.renders += 1
-        out.append(plain)
-
     def _keep(self, openmetrics: bool, compress: bool, body: bytes) -> bytes:
         # The plain body of a thousand nodes is tens of MB: kept only when asked for.
         self._bodies[(openmetrics, compress)] = body
-        if compress:
-            self.compressions += 1
         return body
 
     async def arender(self, openmetrics: bool = False, compress: bool = False) -> bytes:
         """The whole-fleet body. Every format and encoding of one store state comes from one
         collection, so text, OpenMetrics and gzip bodies served together agree. One caller
-        renders while the others wait for its body, nodes are rendered between polls, and
-        gzip runs in a thread (zlib releases the GIL), so a large fleet does not hold up
-        polling."""
+        renders while the others wait for its body, and nodes are rendered between polls. A
+        gzip body is written family by family into a compressor running in a thread (zlib
+        releases the GIL), so the plain body is never held whole and a large fleet does not
+        hold up polling."""
         async with self._lock:
             mark = time.perf_counter()
             for _ in self._refresh_steps():
@@ -251,15 +248,30 @@ class Renderer:
                     await asyncio.sleep(0)
                     mark = time.perf_counter()
             body = self._bodies.get((openmetrics, compress))
-            if body is None:
-                out: list[bytes] = []
-                for _ in self._plain_steps(openmetrics, out):
-                    if time.perf_counter() - mark > _SLICE:
-                        await asyncio.sleep(0)
-                        mark = time.perf_counter()
-                body = await asyncio.to_thread(gzip_body, out[0]) if compress else out[0]
-                body = self._keep(openmetrics, compress, body)
-            return body
+            if body is not None:
+                return body
+            plain = self._bodies.get((openmetrics, False))
+            if compress and plain is not None:
+                self.compressions += 1
+                return self._keep(openmetrics, True, await asyncio.to_thread(gzip_body, plain))
+            buffer = bytearray()
+            stream = GzipStream() if compress else None
+            for _ in join_steps(
+                self._parts, openmetrics, buffer, GZIP_CHUNK if stream is not None else 1 << 62
+            ):
+                if stream is not None and len(buffer) >= GZIP_CHUNK:
+                    chunk = bytes(buffer)
+                    del buffer[:]
+                    await asyncio.to_thread(stream.write, chunk)
+                    mark = time.perf_counter()
+                elif time.perf_counter() - mark > _SLICE:
+                    await asyncio.sleep(0)
+                    mark = time.perf_counter()
+            self.renders += 1
+            if stream is None:
+                return self._keep(openmetrics, False, bytes(buffer))
+            self.compressions += 1
+            return self._keep(openmetrics, True, await asyncio.to_thread(stream.close, buffer))
 
     def render_node(
         self, instance: str, openmetrics: bool = False, compress: bool = False
@@ -287,4 +299,23 @@ class Renderer:
 
 
 def gzip_body(body: bytes) -> bytes:
-    return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+    stream = GzipStream()
+    return stream.close(body)
+
+
+class GzipStream:
+    """A gzip member written piece by piece: the same bytes `gzip_body` makes of the pieces
+    joined (no name, no time, so equal bodies compress equal)."""
+
+    def __init__(self) -> None:
+        self._zlib = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        self._out: list[bytes] = []
+
+    def write(self, data: bytes | bytearray) -> None:
+        self._out.append(self._zlib.compress(data))
+
+    def close(self, last: bytes | bytearray = b"") -> bytes:
+        self._out += (self._zlib.compress(last), self._zlib.flush())
+        body = b"".join(self._out)
+        self._out = []
+        return body

@@ -143,8 +143,7 @@ def _group(state: GroupState, members: list[NodeSnapshot]) -> GroupEntry:
 
 def _node(snap: NodeSnapshot, now: float) -> NodeEntry:
     info = snap.get(InfoRecord)
-    sections = info.sections if info is not None else {}
-    memory, stats = sections.get("memory", {}), sections.get("stats", {})
+    fields = info.fields if info is not None else {}
     return {
         "instance": snap.instance,
         "kind": snap.kind,
@@ -154,11 +153,11 @@ def _node(snap: NodeSnapshot, now: float) -> NodeEntry:
         "polled": snap.polled,
         "error": snap.error,
         "last_poll_age_seconds": round(max(now - snap.polled_at, 0.0), 3) if snap.polled else None,
-        "memory_used_bytes": to_int(memory.get("used_memory")),
-        "maxmemory_bytes": to_int(memory.get("maxmemory")),
-        "system_memory_bytes": to_int(memory.get("total_system_memory")),
-        "ops_per_sec": to_int(stats.get("instantaneous_ops_per_sec")),
-        "connected_clients": to_int(sections.get("clients", {}).get("connected_clients")),
+        "memory_used_bytes": to_int(fields.get("used_memory")),
+        "maxmemory_bytes": to_int(fields.get("maxmemory")),
+        "system_memory_bytes": to_int(fields.get("total_system_memory")),
+        "ops_per_sec": to_int(fields.get("instantaneous_ops_per_sec")),
+        "connected_clients": to_int(fields.get("connected_clients")),
     }
 
 

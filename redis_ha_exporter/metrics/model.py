@@ -7,7 +7,8 @@ per builder and a value is formatted once, so packing only concatenates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from array import array
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Literal
@@ -77,10 +78,16 @@ class Packed:
 
     layout: Layout
     blob: bytes
-    offsets: tuple[int, ...]
+    offsets: array[int]
 
 
-EMPTY = Packed((), b"", (0,))
+def offsets(ends: Iterable[int]) -> array[int]:
+    """Family offsets kept as machine integers: a node's hundreds of them cost 4 bytes each
+    rather than an object each."""
+    return array("I", ends)
+
+
+EMPTY = Packed((), b"", offsets((0,)))
 
 
 def shared(layout: Layout, layouts: dict[Layout, Layout] | None) -> Layout:
@@ -142,8 +149,8 @@ class FamilyBuilder:
         names = sorted(families)
         layout = tuple((name, families[name].type, families[name].help) for name in names)
         chunks = ["".join(families[name].lines).encode() for name in names]
-        offsets = (0, *accumulate(map(len, chunks)))
-        return Packed(shared(layout, layouts), b"".join(chunks), offsets)
+        ends = offsets((0, *accumulate(map(len, chunks))))
+        return Packed(shared(layout, layouts), b"".join(chunks), ends)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,14 +216,14 @@ def merge(
         plan = plans[key] = _plan(first.layout, second.layout, layouts)
     parts = (first, second)
     chunks = []
-    offsets = [0]
+    starts = [0]
     total = 0
     for part, start, stop, continues in plan.runs:
         ends = parts[part].offsets
         low, high = ends[start], ends[stop]
         chunks.append(memoryview(parts[part].blob)[low:high])
         if continues:
-            offsets.pop()
-        offsets += map((total - low).__add__, ends[start + 1 : stop + 1])
+            starts.pop()
+        starts += map((total - low).__add__, ends[start + 1 : stop + 1])
         total += high - low
-    return Packed(plan.layout, b"".join(chunks), tuple(offsets))
+    return Packed(plan.layout, b"".join(chunks), offsets(starts))

@@ -1,5 +1,5 @@
 """INFO: every section we export, in one call, parsed once into a typed view (role, run_id,
-replicas with offsets and lag, master link, version, kind) beside the raw fields, and rendered
+replicas with offsets and lag, master link, version, kind) kept beside the raw reply, and rendered
 with redis_exporter's names and unit conversions (`info_names.py`).
 
 redis_memory_used_bytes{instance="10.0.0.1:6379"} 2415520
@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as _default
 
 from redis_ha_exporter.metrics.model import NAMESPACE, FamilyBuilder, MetricDef, declared
 from redis_ha_exporter.replies import decode, parse_kv_list, to_int, to_number, version_tuple
@@ -76,24 +77,56 @@ class MasterLink:
         return f"{host}:{self.port}" if self.host and self.port else ""
 
 
+# The fields the record keeps beside the raw reply: what the builders, the status page and
+# discovery read. Everything else is read from the reply by the template, or by parsing it
+# again when a reply changes shape.
+KEPT_FIELDS = frozenset(
+    {
+        "uptime_in_seconds",
+        "redis_mode",
+        "server_mode",
+        "role",
+        "redis_version",
+        "redis_build_id",
+        "os",
+        "maxmemory_policy",
+        "tcp_port",
+        "run_id",
+        "process_id",
+        "master_replid",
+        "valkey_version",
+        "valkey_release_stage",
+        "used_memory",
+        "maxmemory",
+        "total_system_memory",
+        "instantaneous_ops_per_sec",
+        "connected_clients",
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class InfoRecord:
-    """INFO as `section -> field -> raw value`, and the typed facts the rest of the exporter
-    reads (status page, discovery, poll): nobody downstream parses INFO text again."""
+    """INFO as it was received, and the typed facts the rest of the exporter reads (status page,
+    discovery, poll): nobody downstream parses INFO text again, and a node keeps its reply and
+    a few fields rather than hundreds of parsed strings."""
 
-    sections: InfoSections
+    raw: str  # the reply as received, which the renderer fills INFO's template from
+    fields: Mapping[str, str]  # KEPT_FIELDS the reply has
     kind: NodeKind = "data"
     role: str = ""  # master, slave; "" for a Sentinel
     run_id: str = ""
     version: tuple[int, ...] = ()
     replicas: tuple[ReplicaLink, ...] = ()
     master: MasterLink | None = None
-    raw: str = ""  # the reply as received, which the renderer fills INFO's template from
+    databases: frozenset[str] = frozenset()  # the keyspace's dbN
+    # A Sentinel's `sentinel` section, less the groups not followed (--sentinel-master).
+    sentinel: Mapping[str, str] = _default(default_factory=dict)
 
     @classmethod
     def of(cls, sections: InfoSections, raw: str = "") -> InfoRecord:
-        """The record of parsed sections (and the text they came from), its typed view
-        derived once."""
+        """The record of parsed sections and the text they came from (made from the sections
+        when not given), its typed view derived once."""
         flat: dict[str, str] = {}
         for fields in sections.values():
             flat.update(fields)
@@ -108,19 +141,33 @@ class InfoRecord:
                 flat.get("master_link_status", ""),
             )
         return cls(
-            sections,
+            raw or unparse(sections),
+            {k: flat[k] for k in KEPT_FIELDS & flat.keys()},
             kind=kind,
             role=role,
             run_id=flat.get("run_id", ""),
             version=version_tuple(flat.get("redis_version", "")),
             replicas=_replicas(sections.get("replication", {})),
             master=master,
-            raw=raw,
+            databases=frozenset(k for k in sections.get("keyspace", {}) if k.startswith("db")),
+            sentinel=dict(sections.get("sentinel", {})),
         )
 
     def field(self, name: str, default: str = "") -> str:
-        """A field from whichever section holds it."""
-        return _field(self.sections, name, default)
+        """One of KEPT_FIELDS."""
+        return self.fields.get(name, default)
+
+    def parsed(self) -> dict[str, dict[str, str]]:
+        """The reply's sections, parsed again (a reply of a new shape, tests)."""
+        return parse_info(self.raw)
+
+
+def unparse(sections: InfoSections) -> str:
+    """INFO text that parses to `sections`."""
+    return "".join(
+        f"# {name}\r\n" + "".join(f"{k}:{v}\r\n" for k, v in fields.items()) + "\r\n"
+        for name, fields in sections.items()
+    )
 
 
 def _field(sections: InfoSections, name: str, default: str = "") -> str:
@@ -263,10 +310,9 @@ def families(snap: NodeSnapshot, record: InfoRecord, b: FamilyBuilder) -> None:
                 b.add(n.SLAVE_LAG_BYTES, replica.lag_bytes, slave_ip=ip, slave_port=port)
         if replica.lag is not None:
             b.add(n.SLAVE_LAG, replica.lag, slave_ip=ip, slave_port=port, slave_state=state)
-    keyspace = record.sections.get("keyspace", {})
     for i in range(_databases(snap) if snap.kind == "data" else 0):
         db = f"db{i}"
-        if db not in keyspace:
+        if db not in record.databases:
             b.add(n.DB_KEYS, 0, db=db)
             b.add(n.DB_KEYS_EXPIRING, 0, db=db)
 
@@ -380,7 +426,7 @@ def _commandstats(
 
 
 def _templated(record: InfoRecord, b: FamilyBuilder) -> None:
-    templated(record.sections, b)
+    templated(record.parsed(), b)
 
 
 SOURCE = Source(

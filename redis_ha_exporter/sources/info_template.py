@@ -8,7 +8,7 @@ from itertools import accumulate
 from operator import add, itemgetter
 from typing import Any, NamedTuple
 
-from redis_ha_exporter.metrics.model import Layout, Packed, escape_label
+from redis_ha_exporter.metrics.model import Layout, Packed, escape_label, offsets
 
 # A reply is cut into tokens at every character its structure hangs on: the line breaks that
 # `parse_info` splits at, `:` between key and value, `,` and `=` in `a=1,b=2` values. Each
@@ -183,8 +183,8 @@ class InfoTemplate:
                 end + a * lengths[0] + b * lengths[1]
                 for end, (a, b) in zip(self.fixed_ends, self._labels, strict=True)
             )
-        offsets = (0, *map(add, base, self._ends(sizes)))
-        return Packed(self.layout, self.fmt % self._args(tokens + labels), offsets)
+        ends = offsets((0, *map(add, base, self._ends(sizes))))
+        return Packed(self.layout, self.fmt % self._args(tokens + labels), ends)
 
     def _proved(self, tokens: list[bytes]) -> bool:
         """Whether the reply's numbers are numbers of the forms the template's were, an

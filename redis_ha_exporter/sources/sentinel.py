@@ -118,7 +118,7 @@ def parse(node: NodeView, prev: SentinelRecord | None, replies: Sequence[Reply])
 def info_families(snap: NodeSnapshot, b: FamilyBuilder) -> None:
     """The sentinel section of the Sentinel's INFO (`sentinel_masters:1`, `master0:name=...`)."""
     info = snap.get(InfoRecord)
-    for key, value in (info.sections.get("sentinel", {}) if info is not None else {}).items():
+    for key, value in (info.sentinel if info is not None else {}).items():
         defn = n.SENTINEL_INFO_GAUGES.get(key)
         if defn is not None:
             number = to_number(value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 from collections.abc import Iterable
+from dataclasses import replace
 from itertools import product
 
 import pytest
@@ -16,6 +17,7 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 from prometheus_client.samples import Sample
 
+from redis_ha_exporter import exposition
 from redis_ha_exporter.exposition import NodeBodies, Renderer, join_packed
 from redis_ha_exporter.metrics.model import EMPTY, FamilyBuilder, Layout, MetricDef, Plans, merge
 from redis_ha_exporter.metrics.node import node_families
@@ -199,6 +201,39 @@ def test_renderer_gzip_body_decompresses_to_the_plain_body() -> None:
     store.put(snapshot("valkey81", "sentinel", last_success_at=1e12))
     renderer = Renderer(store, ALL)
     assert gzip.decompress(body(renderer, compress=True)) == body(renderer)
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+def test_a_fleet_gzip_body_is_compressed_in_pieces_never_the_plain_body_whole(
+    openmetrics: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(interval=10.0)
+    base = snapshot("redis70", "master", last_success_at=1e12)
+    for i in range(20):
+        store.put(replace(base, instance=f"10.0.0.{i}:6379"))
+    written: list[int] = []
+    monkeypatch.setattr(exposition, "GZIP_CHUNK", 4096)
+    write = exposition.GzipStream.write
+
+    def recorded(self: exposition.GzipStream, data: bytes | bytearray) -> None:
+        written.append(len(data))
+        write(self, data)
+
+    monkeypatch.setattr(exposition.GzipStream, "write", recorded)
+    renderer = Renderer(store, ALL)
+    compressed = asyncio.run(renderer.arender(openmetrics, compress=True))
+    plain = asyncio.run(renderer.arender(openmetrics))
+    assert gzip.decompress(compressed) == plain
+    assert len(written) > 10 and max(written) < 4096 + 8000  # a chunk and a node's lines
+
+
+def test_gzip_stream_makes_the_bytes_gzip_body_makes() -> None:
+    data = b"redis_up 1\n" * 5000
+    stream = exposition.GzipStream()
+    for k in range(0, len(data), 777):
+        stream.write(data[k : k + 777])
+    assert stream.close() == exposition.gzip_body(data)
+    assert gzip.decompress(exposition.gzip_body(data)) == data
 
 
 def test_renderer_drops_data_of_stale_nodes() -> None:

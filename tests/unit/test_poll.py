@@ -217,7 +217,7 @@ def test_a_sentinel_is_asked_only_about_the_followed_groups() -> None:
     assert [g.name for g in groups_of(snap)] == ["cache"]
     record = snap.get(InfoRecord)
     assert record is not None
-    section = record.sections["sentinel"]
+    section = record.sentinel
     assert "master0" not in section
     assert section["master1"].startswith("name=cache,")
     assert section["sentinel_masters"] == "2"

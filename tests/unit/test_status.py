@@ -31,7 +31,7 @@ def _store(*snaps: NodeSnapshot, **groups: GroupState) -> Store:
 def _with_replication(snap: NodeSnapshot, **fields: str) -> NodeSnapshot:
     info = snap.get(InfoRecord)
     assert info is not None
-    sections = {k: dict(v) for k, v in info.sections.items()}
+    sections = info.parsed()
     sections.setdefault("replication", {}).update(fields)
     return replace(snap, records={**snap.records, InfoRecord: InfoRecord.of(sections)})
 
