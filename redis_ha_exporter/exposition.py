@@ -11,6 +11,7 @@ format the text ourselves because redis_exporter's contract has counters whose n
 from __future__ import annotations
 
 import asyncio
+import functools
 import platform
 import time
 import zlib
@@ -45,6 +46,8 @@ def _escape_help(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n")
 
 
+# Every body has the same few hundred families: their headers are made once.
+@functools.lru_cache(maxsize=4096)
 def _header(name: str, mtype: str, help_text: str, openmetrics: bool) -> bytes:
     if openmetrics:
         if mtype == "counter":
