@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import unquote, urlsplit
@@ -58,13 +59,27 @@ class RedisAddress:
         """The URL with any password replaced, for logs and `check-config`."""
         user = ""
         if self.username or self.password:
-            user = (self.username or "") + (":********" if self.password else "") + "@"
+            user = (self.username or "") + ((":" + MASK) if self.password else "") + "@"
         if self.scheme == "unix":
             return f"unix://{user}{self.path}"
         return f"{self.scheme}://{user}{self.instance}" + (f"/{self.db}" if self.db else "")
 
     def __str__(self) -> str:
         return self.redacted()
+
+
+MASK = "********"
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret in it masked: the one place secrets are taken out of text.
+
+    Only for text that came from outside (a server's reply, an exception's message), never
+    for our own words: masking those would show which words a password is made of.
+    """
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
 
 
 _SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -89,8 +104,15 @@ def parse_address(text: str, default_port: int = DEFAULT_PORT) -> RedisAddress:
         raise AddressError("empty address")
     if "://" not in raw:
         raw = "redis://" + raw
+    # The userinfo is cut off first, at the last `@` of the authority, so that nothing of it
+    # (a password holding `/`, `?` or `#`, which a URL parser takes for the path) can reach
+    # the parsed host, path or any message.
+    prefix, _, rest = raw.partition("://")
+    userinfo = None
+    if "@" in rest and not rest.startswith("/"):
+        userinfo, _, rest = rest.rpartition("@")
     try:
-        parts = urlsplit(raw)
+        parts = urlsplit(f"{prefix}://{rest}")
     except ValueError as exc:
         raise AddressError(f"cannot parse address {_safe(text)!r}: {exc}") from None
     scheme = _SCHEMES.get(parts.scheme.lower())
@@ -99,8 +121,11 @@ def parse_address(text: str, default_port: int = DEFAULT_PORT) -> RedisAddress:
         raise AddressError(
             f"unknown scheme {parts.scheme!r} in {_safe(text)!r} (use {allowed} or host:port)"
         )
-    username = unquote(parts.username) if parts.username else None
-    password = SecretStr(unquote(parts.password)) if parts.password else None
+    username = password = None
+    if userinfo is not None:
+        user, has_password, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = SecretStr(unquote(secret)) if has_password and secret else None
     if scheme == "unix":
         path = parts.path
         if not path:

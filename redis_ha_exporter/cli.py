@@ -12,6 +12,7 @@ import ctypes
 import ctypes.util
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -23,7 +24,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from redis_ha_exporter import __version__
-from redis_ha_exporter.address import AddressError, parse_address
+from redis_ha_exporter.address import AddressError, parse_address, redact
 from redis_ha_exporter.config import (
     ADDRESS_PORTS,
     OPTIONS,
@@ -108,21 +109,28 @@ def _has_password(text: Any) -> bool:
 
 
 class _Redactor(logging.Filter):
-    """Last line of defence: replace any configured secret that reaches a log record."""
+    """Last line of defence for text from outside that reaches a log record: exceptions given
+    as arguments and tracebacks. Our own words (the message, arguments we composed, which
+    are redacted where they are made) are left as they are."""
 
     def __init__(self, secrets: Sequence[str]) -> None:
         super().__init__()
         self.secrets = [s for s in secrets if s]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            text = record.getMessage()
-            if record.exc_info:
-                text += "\n" + logging.Formatter().formatException(record.exc_info)
-                record.exc_info = None
-            for secret in self.secrets:
-                text = text.replace(secret, "********")
-            record.msg, record.args = text, ()
+        if not self.secrets:
+            return True
+        if isinstance(record.args, tuple) and any(
+            isinstance(a, BaseException) for a in record.args
+        ):
+            record.args = tuple(
+                redact(str(a), self.secrets) if isinstance(a, BaseException) else a
+                for a in record.args
+            )
+        if record.exc_info:
+            trace = logging.Formatter().formatException(record.exc_info)
+            record.msg = f"{record.getMessage()}\n{redact(trace, self.secrets)}"
+            record.args, record.exc_info, record.exc_text = (), None, None
         return True
 
 
@@ -149,18 +157,6 @@ def setup_logging(level: str, fmt: str, secrets: Sequence[str]) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-
-
-def secrets_of(settings: Settings) -> list[str]:
-    out: list[str] = []
-    for creds in (settings.data_credentials(), settings.sentinel_credentials()):
-        if creds.password is not None:
-            out.append(creds.password.get_secret_value())
-    for target in settings.data_targets() + settings.sentinel_targets():
-        for secret in (target.credentials.password, target.address.password):
-            if secret is not None:
-                out.append(secret.get_secret_value())
-    return out
 
 
 def bind(listen_address: str) -> socket.socket:
@@ -206,6 +202,11 @@ class _Server(uvicorn.Server):
             await self._exit.wait()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit:
+            # A second SIGTERM or SIGINT: the operator wants it gone, now.
+            log.warning("received %s again while stopping: exiting now", signal.Signals(sig).name)
+            os._exit(EXIT_FAILURE)
+        log.info("received %s: stopping", signal.Signals(sig).name)
         super().handle_exit(sig, frame)
         if self._loop is not None and self._exit is not None:
             # uvicorn installs this with signal.signal: hand the wake-up to the loop.
@@ -297,5 +298,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "check-config":
         print(json.dumps(settings.masked(), indent=2, default=str))
         return EXIT_OK
-    setup_logging(settings.log_level, settings.log_format, secrets_of(settings))
+    setup_logging(settings.log_level, settings.log_format, settings.secrets())
     return serve(settings)

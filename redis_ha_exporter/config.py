@@ -9,6 +9,7 @@ message. Password files are read once, here, when the settings are loaded.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from redis_ha_exporter import sources
 from redis_ha_exporter.address import (
     DEFAULT_PORT,
     DEFAULT_SENTINEL_PORT,
+    MASK,
     AddressError,
     RedisAddress,
     TargetPattern,
@@ -43,9 +45,13 @@ from redis_ha_exporter.address import (
 )
 from redis_ha_exporter.sources.base import Setting
 
+# The default limit on the replies of one poll: real INFO replies are tens of kB and a full
+# SLOWLOG a few hundred (the server truncates arguments), so only a broken or hostile server
+# comes near it, and its reply alone is then held in memory.
+MAX_REPLY_BYTES = 8 << 20
+
 T = TypeVar("T")
 DEFAULT_TARGET = "redis://localhost:6379"
-MASK = "********"
 # Settings holding addresses, with the port an address without one gets.
 ADDRESS_PORTS = {"redis_addr": DEFAULT_PORT, "sentinel_addr": DEFAULT_SENTINEL_PORT}
 
@@ -154,6 +160,28 @@ class Credentials:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsOptions:
+    """How `rediss://` connections to one kind of node (data nodes, or Sentinels) are made:
+    redis_exporter's flags. The defaults are the system's CAs and the host name checked."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    server_name: str | None = None  # the name sent (SNI) and verified instead of the host
+    verify: bool = True
+
+    def context(self) -> ssl.SSLContext:
+        """A client context; raises OSError or ssl.SSLError when a file cannot be used."""
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_file is not None:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     """A resolved node address with the credentials to use for it."""
 
@@ -258,6 +286,102 @@ class _CoreSettings(BaseSettings):
             help="file holding that password, read at start-up",
         ),
     ] = None
+    tls_ca_cert_file: Annotated[
+        Path | None,
+        option(
+            "--tls-ca-cert-file",
+            "REDIS_EXPORTER_TLS_CA_CERT_FILE",
+            metavar="PATH",
+            help="CA certificates (PEM) that data nodes' TLS certificates are verified against, "
+            "instead of the system's",
+        ),
+    ] = None
+    tls_client_cert_file: Annotated[
+        Path | None,
+        option(
+            "--tls-client-cert-file",
+            "REDIS_EXPORTER_TLS_CLIENT_CERT_FILE",
+            metavar="PATH",
+            help="client certificate (PEM) shown to data nodes that require one "
+            "(`tls-auth-clients yes`)",
+        ),
+    ] = None
+    tls_client_key_file: Annotated[
+        Path | None,
+        option(
+            "--tls-client-key-file",
+            "REDIS_EXPORTER_TLS_CLIENT_KEY_FILE",
+            metavar="PATH",
+            help="the client certificate's private key (PEM), unless the certificate file holds it",
+        ),
+    ] = None
+    tls_server_name: Annotated[
+        str | None,
+        option(
+            "--tls-server-name",
+            "REDIS_EXPORTER_TLS_SERVER_NAME",
+            metavar="NAME",
+            help="the name sent (SNI) to data nodes and checked in their certificates instead of "
+            "the address's host: Sentinels announce IP addresses, certificates name hosts",
+        ),
+    ] = None
+    skip_tls_verification: Annotated[
+        bool,
+        option(
+            "--skip-tls-verification",
+            "REDIS_EXPORTER_SKIP_TLS_VERIFICATION",
+            metavar="BOOL",
+            help="accept any certificate from data nodes (logged as a warning at start-up)",
+        ),
+    ] = False
+    sentinel_tls_ca_cert_file: Annotated[
+        Path | None,
+        option(
+            "--sentinel-tls-ca-cert-file",
+            "REDIS_EXPORTER_SENTINEL_TLS_CA_CERT_FILE",
+            metavar="PATH",
+            help="CA certificates (PEM) that Sentinels' TLS certificates are verified against, "
+            "instead of the system's",
+        ),
+    ] = None
+    sentinel_tls_client_cert_file: Annotated[
+        Path | None,
+        option(
+            "--sentinel-tls-client-cert-file",
+            "REDIS_EXPORTER_SENTINEL_TLS_CLIENT_CERT_FILE",
+            metavar="PATH",
+            help="client certificate (PEM) shown to Sentinels that require one "
+            "(`tls-auth-clients yes`)",
+        ),
+    ] = None
+    sentinel_tls_client_key_file: Annotated[
+        Path | None,
+        option(
+            "--sentinel-tls-client-key-file",
+            "REDIS_EXPORTER_SENTINEL_TLS_CLIENT_KEY_FILE",
+            metavar="PATH",
+            help="the client certificate's private key (PEM), unless the certificate file holds it",
+        ),
+    ] = None
+    sentinel_tls_server_name: Annotated[
+        str | None,
+        option(
+            "--sentinel-tls-server-name",
+            "REDIS_EXPORTER_SENTINEL_TLS_SERVER_NAME",
+            metavar="NAME",
+            help="the name sent (SNI) to Sentinels and checked in their certificates instead of "
+            "the address's host: Sentinels announce IP addresses, certificates name hosts",
+        ),
+    ] = None
+    sentinel_skip_tls_verification: Annotated[
+        bool,
+        option(
+            "--sentinel-skip-tls-verification",
+            "REDIS_EXPORTER_SENTINEL_SKIP_TLS_VERIFICATION",
+            metavar="BOOL",
+            help="accept any certificate from Sentinels (logged as a warning at start-up)",
+        ),
+    ] = False
     listen_address: Annotated[
         str,
         option(
@@ -286,6 +410,16 @@ class _CoreSettings(BaseSettings):
             help="deadline of one poll in seconds; must be less than the interval",
         ),
     ] = Field(default=5.0, gt=0)
+    max_reply_bytes: Annotated[
+        int,
+        option(
+            "--max-reply-bytes",
+            "REDIS_EXPORTER_MAX_REPLY_BYTES",
+            metavar="BYTES",
+            help="the most one poll's replies may hold; a node that sends more is `redis_up 0` "
+            "with that reason (real INFO replies are tens of kB)",
+        ),
+    ] = Field(default=MAX_REPLY_BYTES, ge=1 << 16)
     set_client_name: Annotated[
         bool,
         option(
@@ -401,6 +535,51 @@ class _CoreSettings(BaseSettings):
             raise ValueError(f"{_describe((inline,))} is set too; use one")
         return value
 
+    @field_validator(
+        "tls_ca_cert_file",
+        "tls_client_cert_file",
+        "tls_client_key_file",
+        "sentinel_tls_ca_cert_file",
+        "sentinel_tls_client_cert_file",
+        "sentinel_tls_client_key_file",
+    )
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                with value.open("rb"):
+                    pass
+            except OSError as exc:
+                raise ValueError(f"cannot read {str(value)!r}: {exc.strerror}") from None
+        return value
+
+    @field_validator("skip_tls_verification", "sentinel_skip_tls_verification")
+    @classmethod
+    def _tls_loads(cls, value: bool, info: ValidationInfo) -> bool:
+        prefix = str(info.field_name).removesuffix("skip_tls_verification")
+        data = info.data
+        cert, key = (
+            data.get(f"{prefix}tls_client_cert_file"),
+            data.get(f"{prefix}tls_client_key_file"),
+        )
+        if key is not None and cert is None:
+            raise ValueError(
+                f"{_describe((f'{prefix}tls_client_key_file',))} is set without "
+                f"{_describe((f'{prefix}tls_client_cert_file',))}"
+            )
+        given = [
+            f"{prefix}tls_{n}_file"
+            for n in ("ca_cert", "client_cert", "client_key")
+            if data.get(f"{prefix}tls_{n}_file") is not None
+        ]
+        if given:
+            try:
+                _tls_options(data, prefix, value).context()
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                files = ", ".join(_describe((name,)) for name in given)
+                raise ValueError(f"the TLS files cannot be used ({files}): {exc}") from None
+        return value
+
     # Cross-checks are per field (earlier fields are in `info.data`) rather than in a model
     # validator, which pydantic skips as soon as any field fails: every problem gets its line.
     @field_validator("poll_timeout")
@@ -466,6 +645,24 @@ class _CoreSettings(BaseSettings):
         return Credentials(
             self.sentinel_user, _password(self.sentinel_password, self.sentinel_password_file)
         )
+
+    def data_tls(self) -> TlsOptions:
+        return _tls_options(vars(self), "", self.skip_tls_verification)
+
+    def sentinel_tls(self) -> TlsOptions:
+        return _tls_options(vars(self), "sentinel_", self.sentinel_skip_tls_verification)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every password the exporter holds: the list `address.redact` is given."""
+        out: list[str] = []
+        for creds in (self.data_credentials(), self.sentinel_credentials()):
+            if creds.password is not None:
+                out.append(creds.password.get_secret_value())
+        for target in self.data_targets() + self.sentinel_targets():
+            for secret in (target.credentials.password, target.address.password):
+                if secret is not None:
+                    out.append(secret.get_secret_value())
+        return tuple(s for s in dict.fromkeys(out) if s)
 
     def masked(self) -> dict[str, Any]:
         """The effective configuration with every secret replaced, for `check-config`."""
@@ -590,6 +787,21 @@ def shown_default(name: str) -> str:
     if isinstance(default, float) and default.is_integer():
         return str(int(default))
     return str(default)
+
+
+def _tls_options(values: Mapping[str, Any], prefix: str, skip: bool) -> TlsOptions:
+    def path(name: str) -> str | None:
+        value = values.get(f"{prefix}tls_{name}")
+        return str(value) if value is not None else None
+
+    server_name = values.get(f"{prefix}tls_server_name")
+    return TlsOptions(
+        path("ca_cert_file"),
+        path("client_cert_file"),
+        path("client_key_file"),
+        server_name or None,
+        not skip,
+    )
 
 
 def _password(inline: SecretStr | None, from_file: SecretFile | None) -> SecretStr | None:

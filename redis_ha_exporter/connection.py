@@ -8,11 +8,16 @@ the connection when a least-privilege ACL user may not run CLIENT SETNAME.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.connection import AbstractConnection, Connection, UnixDomainSocketConnection
+from redis.asyncio.connection import (
+    AbstractConnection,
+    Connection,
+    SSLConnection,
+    UnixDomainSocketConnection,
+)
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.driver_info import DriverInfo
@@ -20,8 +25,8 @@ from redis.exceptions import ResponseError
 from redis.maint_notifications import MaintNotificationsConfig
 
 from redis_ha_exporter.address import RedisAddress
-from redis_ha_exporter.config import Credentials
-from redis_ha_exporter.wire import CLIENT_NAME, ClientName
+from redis_ha_exporter.config import Credentials, TlsOptions
+from redis_ha_exporter.wire import CLIENT_NAME, SYSTEM_TLS, ClientName, context_of
 
 
 def _named(client_name: ClientName) -> Callable[[AbstractConnection], Awaitable[None]]:
@@ -46,6 +51,7 @@ def make_client(
     credentials: Credentials,
     timeout: float,
     client_name: ClientName | None = None,
+    tls: TlsOptions | None = None,
 ) -> Redis:
     """A client whose pool holds at most one connection, reused across polls."""
     common: dict[str, Any] = {
@@ -72,8 +78,10 @@ def make_client(
             **common,
         )
     else:
+        extra: dict[str, Any] = {"tls": tls or SYSTEM_TLS} if address.tls else {}
         pool = BlockingConnectionPool(
-            connection_class=_connection_class(address),
+            connection_class=_TlsConnection if address.tls else Connection,
+            **extra,
             host=address.host,
             port=address.port,
             max_connections=1,
@@ -86,9 +94,18 @@ def make_client(
     return client
 
 
-def _connection_class(address: RedisAddress) -> type[Connection]:
-    if address.tls:
-        from redis.asyncio.connection import SSLConnection
+class _TlsConnection(SSLConnection):
+    """redis-py's TLS connection with the context and server name the exporter's TLS options
+    make, the ones polls use (`wire.tls_context`)."""
 
-        return SSLConnection
-    return Connection
+    def __init__(self, *, tls: TlsOptions, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._tls = tls
+
+    def _connection_arguments(self) -> Mapping[str, Any]:
+        return {
+            "host": self.host,
+            "port": self.port,
+            "ssl": context_of(self._tls),
+            "server_hostname": self._tls.server_name or self.host,
+        }

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from redis_ha_exporter.address import RedisAddress, parse_address
-from redis_ha_exporter.config import Credentials, Target
+from redis_ha_exporter.config import Credentials, Target, TlsOptions
 from redis_ha_exporter.replies import decode
 from redis_ha_exporter.snapshot import Failover, GroupState, NodeKind, NodeSnapshot
 from redis_ha_exporter.sources.sentinel import flags, groups_of
@@ -57,10 +57,13 @@ class Topology:
     aliases: dict[str, str] = field(default_factory=dict)  # alias -> canonical instance
 
 
-def _address(host: str, port: str = "") -> RedisAddress | None:
+def _address(host: str, port: str = "", tls: bool = False) -> RedisAddress | None:
     host = host.strip("[]")
+    scheme = "rediss" if tls else "redis"
     try:
-        return parse_address(f"{host}:{port}" if ":" not in host else f"[{host}]:{port}")
+        return parse_address(
+            f"{scheme}://{host}:{port}" if ":" not in host else f"{scheme}://[{host}]:{port}"
+        )
     except ValueError:
         return None
 
@@ -68,7 +71,9 @@ def _address(host: str, port: str = "") -> RedisAddress | None:
 def _announced(
     snap: NodeSnapshot, me: RedisAddress | None, only: frozenset[str]
 ) -> Iterator[tuple[RedisAddress, NodeKind, str, str]]:
-    """(address, kind, group, identity) of every node a Sentinel names, itself included."""
+    """(address, kind, group, identity) of every node a Sentinel names, itself included. The
+    nodes a Sentinel reached over TLS names are reached over TLS too."""
+    tls = me is not None and me.tls
     for view in groups_of(snap):
         if only and view.name not in only:
             continue
@@ -76,7 +81,7 @@ def _announced(
         entries += [(r, "data") for r in view.replicas]
         entries += [(s, "sentinel") for s in view.sentinels]
         for entry, kind in entries:
-            addr = _address(entry.get("ip", ""), entry.get("port", ""))
+            addr = _address(entry.get("ip", ""), entry.get("port", ""), tls)
             if addr is not None:
                 yield addr, kind, view.name, entry.get("runid", "")
         if me is not None:
@@ -127,7 +132,9 @@ def derive_nodes(
         entry
         for snap in steering
         for entry in _announced(
-            snap, known.get(snap.instance) or _address(*snap.instance.rsplit(":", 1)), only
+            snap,
+            known.get(snap.instance) or _address(*snap.instance.rpartition(":")[::2]),
+            only,
         )
     ]
 
@@ -331,8 +338,10 @@ class SentinelEvents:
         max_backoff: float,
         on_event: Callable[[str, str, str], None],
         set_client_name: bool = True,
+        tls: TlsOptions | None = None,
     ) -> None:
         self.spec = spec
+        self._tls = tls
         # The poller of the same Sentinel already logs a refused CLIENT SETNAME.
         self._name = ClientName(set_client_name, lambda exc: None)
         self._timeout = timeout
@@ -340,11 +349,14 @@ class SentinelEvents:
         self._ping_every = max_backoff / 4
         self._on_event = on_event
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"events {self.spec.instance}")
 
     async def stop(self) -> None:
+        # As for a poller: redis-py's timeouts may turn the cancel into a TimeoutError.
+        self._stopped = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -380,11 +392,11 @@ class SentinelEvents:
         from redis_ha_exporter.connection import make_client
 
         failures = 0
-        while True:
+        while not self._stopped:
             client: Redis | None = None
             try:
                 client = make_client(
-                    self.spec.address, self.spec.credentials, self._timeout, self._name
+                    self.spec.address, self.spec.credentials, self._timeout, self._name, self._tls
                 )
                 pubsub = client.pubsub()
                 async with pubsub:

@@ -73,7 +73,11 @@ async def poll(
         detected = info.kind
         if detected == kind:
             for line in refusals:  # not when the commands went to a node of another kind
-                log.info("node %s refused %s; polling it without %s until it reconnects", *line)
+                # The server's words go to the log as the exception, which the log redacts.
+                log.info(
+                    "node %s refused %s (%.200s); polling it without %s until it reconnects",
+                    *line,
+                )
             break
         # The same port now serves the other kind (restart): plan again, once, for it.
         log.info("node %s is now a %s node", prev.instance, detected)
@@ -105,7 +109,7 @@ def _identity(kind: NodeKind, info: InfoRecord, records: dict[type, object]) -> 
 
 async def _collect(
     client: Connection, node: NodeView, prev: NodeSnapshot, sources: Sequence[Source[Any]]
-) -> tuple[dict[type, object], frozenset[str], list[tuple[str, str, str]]]:
+) -> tuple[dict[type, object], frozenset[str], list[tuple[str, str, Exception, str]]]:
     """Records by type, the sources refused so far, and (instance, what, source) of each
     source refused in this poll, for the caller to log."""
     plans = [
@@ -135,7 +139,7 @@ async def _collect(
 
     records: dict[type, object] = {}
     refused = set(prev.refused)
-    refusals: list[tuple[str, str, str]] = []
+    refusals: list[tuple[str, str, Exception, str]] = []
     for plan in plans:
         src = plan.source
         if not plan.commands:
@@ -149,7 +153,7 @@ async def _collect(
             if is_refusal(first):
                 refused.add(src.name)
                 command = " ".join(str(w) for w in plan.commands[0][:2]).upper()
-                refusals.append((node.instance, f"{command} ({str(first)[:200]})", src.name))
+                refusals.append((node.instance, command, first, src.name))
             else:
                 # LOADING, BUSY and the like pass; keep what we had.
                 log.debug("node %s: %s failed: %s", node.instance, src.name, first)

@@ -17,11 +17,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from redis_ha_exporter.address import redact
+from redis_ha_exporter.config import MAX_REPLY_BYTES, TlsOptions
 from redis_ha_exporter.discovery import NodeSpec
 from redis_ha_exporter.poll import poll
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import PollOptions, Source
-from redis_ha_exporter.wire import AuthError, ClientName, Link, LinkError, ReplyError, open_link
+from redis_ha_exporter.wire import (
+    AuthError,
+    ClientName,
+    Link,
+    LinkError,
+    ReplyError,
+    ReplyTooLarge,
+    open_link,
+)
 
 log = logging.getLogger("redis_ha_exporter.poller")
 
@@ -32,11 +42,21 @@ class PollSettings:
     timeout: float
     options: PollOptions = field(default_factory=PollOptions)
     set_client_name: bool = True
+    max_reply_bytes: int = MAX_REPLY_BYTES
+    # Every password the exporter holds (Settings.secrets), masked in what servers say.
+    secrets: tuple[str, ...] = ()
+    data_tls: TlsOptions = field(default_factory=TlsOptions)
+    sentinel_tls: TlsOptions = field(default_factory=TlsOptions)
+
+    def tls_for(self, spec: NodeSpec) -> TlsOptions:
+        """A Sentinel's TLS options for a node known to be one, the data nodes' for others."""
+        return self.sentinel_tls if spec.kind == "sentinel" else self.data_tls
 
 
-def describe_error(exc: BaseException, timeout: float, secrets: tuple[str, ...] = ()) -> str:
-    """A short, secret-free reason for `redis_exporter_last_scrape_error` and the log."""
-    text = str(exc)
+def describe_error(exc: BaseException, timeout: float, secrets: Sequence[str] = ()) -> str:
+    """A short, secret-free reason for `redis_exporter_last_scrape_error` and the log. Only
+    what came from outside (the exception's text, a server's words) is redacted."""
+    text = redact(str(exc), secrets)
     upper = text.upper()
     if "WITHOUT ANY PASSWORD CONFIGURED" in upper:
         reason = "authentication failed: a password is configured but the server has none"
@@ -44,21 +64,20 @@ def describe_error(exc: BaseException, timeout: float, secrets: tuple[str, ...] 
         reason = "authentication failed: the server requires a password and none is configured"
     elif isinstance(exc, AuthError) or "WRONGPASS" in upper or "INVALID PASSWORD" in upper:
         reason = "authentication failed: invalid username or password"
+    elif isinstance(exc, ReplyTooLarge):
+        reason = f"{text} (--max-reply-bytes)"
     elif isinstance(exc, TimeoutError):
         reason = f"timeout: no reply within {timeout:g}s"
     elif isinstance(exc, LinkError):
         reason = f"connection failed: {text or type(exc).__name__}"
     elif isinstance(exc, OSError):
         # Refused, unreachable, unknown host, TLS: the OS's words, without errno noise.
-        detail = str(exc) if isinstance(exc, ssl.SSLError) else exc.strerror or text
+        detail = text if isinstance(exc, ssl.SSLError) else exc.strerror or text
         reason = f"connection failed: {detail or type(exc).__name__}"
     elif isinstance(exc, ReplyError):
         reason = f"error reply: {text}"
     else:
         reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    for secret in secrets:
-        if secret:
-            reason = reason.replace(secret, "********")
     return reason[:300]
 
 
@@ -103,12 +122,12 @@ class NodePoller:
         self._name = ClientName(settings.set_client_name, self._name_refused)
         self._poke = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
         self.snapshot = NodeSnapshot(spec.instance, spec.kind, spec.groups)
-        self._secrets = tuple(
-            s.get_secret_value()
-            for s in (spec.credentials.password, spec.address.password)
-            if s is not None
-        )
+        # Every password the exporter holds, and this node's own even when it is not among
+        # them (a poller made for a test or a tool).
+        own = (spec.credentials.password, spec.address.password)
+        self._secrets = (*settings.secrets, *(s.get_secret_value() for s in own if s))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"poll {self.spec.instance}")
@@ -125,6 +144,10 @@ class NodePoller:
             self._publish(self.snapshot)
 
     async def stop(self) -> None:
+        # The flag as well as the cancel: Python 3.11's timeouts can turn a cancel that
+        # lands as a poll times out into a TimeoutError, which a failed poll absorbs.
+        self._stopped = True
+        self._poke.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -140,7 +163,7 @@ class NodePoller:
         offset = phase(self.spec.instance)
         await self._sleep(offset * min(interval, 1.0))
         next_at = time.monotonic() + offset * interval - interval
-        while True:
+        while not self._stopped:
             started = time.monotonic()
             ok = await self.poll_once()
             now = time.monotonic()
@@ -171,8 +194,8 @@ class NodePoller:
                 reused = self._link is not None
                 try:
                     snap, connect_time = await self._attempt(prev)
-                except LinkError:
-                    if not reused:
+                except LinkError as exc:
+                    if not reused or isinstance(exc, ReplyTooLarge):
                         raise
                     # The server closed a connection we had kept (a replica being
                     # reconfigured, `timeout`, CLIENT KILL): that says nothing about the
@@ -208,7 +231,11 @@ class NodePoller:
         if link is None:
             t0 = time.monotonic()
             link = self._link = await open_link(
-                self.spec.address, self.spec.credentials, self._name
+                self.spec.address,
+                self.spec.credentials,
+                self._name,
+                self.settings.max_reply_bytes,
+                self.settings.tls_for(self.spec),
             )
             connect_time = time.monotonic() - t0
             prev = replace(prev, refused=frozenset())  # a new connection may be allowed more

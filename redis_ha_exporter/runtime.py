@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
@@ -39,6 +40,14 @@ from redis_ha_exporter.web import create_app
 
 log = logging.getLogger("redis_ha_exporter.runtime")
 
+# The longest shutdown waits for pollers and subscriptions to stop before it leaves them.
+STOP_TIMEOUT = 5.0
+# Signals that would end the process by default and must not: logrotate and configuration
+# management send SIGHUP; SIGUSR1 and SIGUSR2 have no meaning here.
+IGNORED_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGHUP", "SIGUSR1", "SIGUSR2") if hasattr(signal, name)
+)
+
 
 @dataclass(frozen=True, slots=True)
 class _Published:
@@ -61,6 +70,10 @@ def poll_settings(settings: Settings) -> PollSettings:
             source_values(settings), sentinel_masters=frozenset(settings.sentinel_master)
         ),
         set_client_name=settings.set_client_name,
+        max_reply_bytes=settings.max_reply_bytes,
+        secrets=settings.secrets(),
+        data_tls=settings.data_tls(),
+        sentinel_tls=settings.sentinel_tls(),
     )
 
 
@@ -110,6 +123,7 @@ class Runtime:
             await self.stop()
 
     async def start(self) -> None:
+        self._catch_signals()
         self._rediscover()
         self._task = asyncio.create_task(self._consume(), name="discovery")
         log.info(
@@ -118,11 +132,21 @@ class Runtime:
             len(self._seeds),
             self.poll.interval,
         )
+        for who, tls in (("data nodes", self.poll.data_tls), ("Sentinels", self.poll.sentinel_tls)):
+            if not tls.verify:
+                log.warning(
+                    "TLS certificates of %s are not verified (--%sskip-tls-verification): "
+                    "anyone between the exporter and them can read the password",
+                    who,
+                    "sentinel-" if who == "Sentinels" else "",
+                )
         if self._shard.total > 1:
             static = (t.address.instance for t in self._static)
             log.info("%s", self._shard.describe(static, self._only))
 
     async def stop(self) -> None:
+        """Stops every task within STOP_TIMEOUT, however many nodes; what has not stopped by
+        then is left to the event loop's end."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -130,12 +154,40 @@ class Runtime:
         pollers, watchers = list(self.pollers.values()), list(self._watchers.values())
         self.pollers.clear()
         self._watchers.clear()
-        await asyncio.gather(
-            *(p.stop() for p in pollers),
-            *(w.stop() for w in watchers),
+        tasks = [
+            *(asyncio.ensure_future(p.stop()) for p in pollers),
+            *(asyncio.ensure_future(w.stop()) for w in watchers),
             *self._stopping,
-            self.scraper.close(),
-            return_exceptions=True,
+            asyncio.ensure_future(self.scraper.close()),
+        ]
+        _, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+        if pending:
+            log.warning(
+                "%d of %d pollers and subscriptions did not stop within %gs; exiting without them",
+                len(pending),
+                len(tasks),
+                STOP_TIMEOUT,
+            )
+        self._release_signals()
+
+    def _catch_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in IGNORED_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._ignored, sig)
+
+    def _release_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in IGNORED_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+    @staticmethod
+    def _ignored(sig: signal.Signals) -> None:
+        log.warning(
+            "received %s: ignored; the exporter keeps running with its configuration "
+            "(restart it to apply a changed one)",
+            signal.Signals(sig).name,
         )
 
     # -- the discovery task --------------------------------------------------------------
@@ -268,6 +320,7 @@ class Runtime:
                     max(self.poll.interval, 1.0) * 4,
                     self._on_event,
                     self.poll.set_client_name,
+                    self.poll.sentinel_tls,
                 )
                 self._watchers[instance] = watcher
                 watcher.start()

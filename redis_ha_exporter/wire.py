@@ -20,7 +20,7 @@ from typing import Any, cast
 import hiredis
 
 from redis_ha_exporter.address import RedisAddress
-from redis_ha_exporter.config import Credentials
+from redis_ha_exporter.config import MAX_REPLY_BYTES, Credentials, TlsOptions
 
 Command = tuple[str | int, ...]
 Reply = Any
@@ -32,6 +32,10 @@ CONNECTION_ACL = ("+ping", "+client|setname")
 
 class LinkError(ConnectionError):
     """The connection failed, was lost, or the stream from the server made no sense."""
+
+
+class ReplyTooLarge(LinkError):
+    """The replies of one round trip passed the size limit (`--max-reply-bytes`)."""
 
 
 class ReplyError(Exception):
@@ -71,8 +75,10 @@ class Link(asyncio.Protocol):
     to the one round trip waiting for them. Error replies come back as ReplyError values in
     their place."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_reply_bytes: int = MAX_REPLY_BYTES) -> None:
         self._reader = hiredis.Reader(replyError=ReplyError)
+        self._max = max_reply_bytes
+        self._received = 0
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[list[Reply]] | None = None
         self._wanted = 0
@@ -86,6 +92,12 @@ class Link(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        self._received += len(data)
+        if self._received > self._max:
+            # Fed no further: the partial reply goes with the reader when the link is dropped.
+            self._fail(ReplyTooLarge(f"reply over the limit of {self._max} bytes"))
+            self.close()
+            return
         self._reader.feed(data)
         try:
             while self._wanted:
@@ -121,7 +133,7 @@ class Link(asyncio.Protocol):
         assert self._waiter is None, "one round trip at a time"
         waiter: asyncio.Future[list[Reply]] = asyncio.get_running_loop().create_future()
         self._waiter = waiter
-        self._wanted, self._replies = len(commands), []
+        self._wanted, self._replies, self._received = len(commands), [], 0
         packer = pack_command if secret else pack
         self._transport.write(b"".join(packer(c) for c in commands))
         try:
@@ -145,35 +157,47 @@ class Link(asyncio.Protocol):
             waiter.set_exception(exc)
 
 
-@lru_cache(maxsize=1)
-def _default_tls() -> ssl.SSLContext:
-    # Made once: loading the system's CAs reads files, and a node that keeps failing would
-    # otherwise pay that on every reconnect.
-    return ssl.create_default_context()
+# `rediss://` as it is without TLS options: the system's CAs, the host name checked.
+SYSTEM_TLS = TlsOptions()
 
 
-def tls_context(address: RedisAddress) -> ssl.SSLContext | None:
-    """The TLS of `rediss://`: the system's CAs, the host name checked."""
-    return _default_tls() if address.tls else None
+@lru_cache(maxsize=16)
+def context_of(options: TlsOptions) -> ssl.SSLContext:
+    # Made once per set of options: loading CAs reads files, and a node that keeps failing
+    # would otherwise pay that on every reconnect.
+    return options.context()
+
+
+def tls_context(address: RedisAddress, options: TlsOptions) -> ssl.SSLContext | None:
+    """The TLS of a `rediss://` address, made as `options` say; None for plain ones."""
+    return context_of(options) if address.tls else None
 
 
 async def open_link(
-    address: RedisAddress, credentials: Credentials, name: ClientName | None = None
+    address: RedisAddress,
+    credentials: Credentials,
+    name: ClientName | None = None,
+    max_reply_bytes: int = MAX_REPLY_BYTES,
+    tls: TlsOptions = SYSTEM_TLS,
 ) -> Link:
     """Connect and authenticate; raises what a failed connection or handshake raises (the
     caller's deadline bounds it)."""
     loop = asyncio.get_running_loop()
     link: Link
+
+    def protocol() -> Link:
+        return Link(max_reply_bytes)
+
     if address.scheme == "unix":
-        _, link = await loop.create_unix_connection(Link, address.path)
+        _, link = await loop.create_unix_connection(protocol, address.path)
     else:
-        context = tls_context(address)
+        context = tls_context(address, tls)
         _, link = await loop.create_connection(
-            Link,
+            protocol,
             address.host,
             address.port,
             ssl=context,
-            server_hostname=address.host if context is not None else None,
+            server_hostname=(tls.server_name or address.host) if context is not None else None,
         )
     try:
         await _handshake(link, address, credentials, name)

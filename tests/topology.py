@@ -492,3 +492,13 @@ def start_standalone(
         server.stop()
         raise
     return server
+
+
+def start_sentinel(flavor: Flavor, base_dir: Path, config: Sequence[str]) -> ServerProcess:
+    """Start one Sentinel with these configuration lines (`sentinel monitor ...`)."""
+    binary = find_server_binary(flavor)
+    if binary is None:
+        raise RuntimeError(f"no server binary found for flavor {flavor!r}")
+    server = _launch(binary, "sentinel", Path(base_dir), config, None)
+    atexit.register(server.stop)
+    return server

@@ -25,7 +25,6 @@ from pydantic import SecretStr
 from redis_ha_exporter.cli import (
     add_setting_flags,
     bind,
-    secrets_of,
     serve,
     setup_logging,
     warn_about_visible_secrets,
@@ -156,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "redis_password": SecretStr(password),
                 }
             )
-            setup_logging(settings.log_level, settings.log_format, secrets_of(settings))
+            setup_logging(settings.log_level, settings.log_format, settings.secrets())
             failover = "make failover" + ("" if port == 9121 else f" PORT={port}")
             print(f"demo: Sentinels at {', '.join(sentinels)}; the exporter only knows these.")
             url = _url(settings.listen_address)

@@ -76,9 +76,15 @@ def test_a_polled_node_is_served_from_the_cache_without_instance_label_or_connec
     # The same series as /metrics has for that node, minus the label Prometheus sets.
     assert identities(body.decode()) == identities(exporter.metrics(), known.address)
 
-    status, zipped, headers = scrape(exporter, f"redis://{known.address}", **GZIP)
-    assert status == 200 and headers["content-encoding"] == "gzip"
-    assert identities(gzip.decompress(zipped).decode()) == identities(body.decode())
+    # The node's second poll comes early (it moves the node to its phase): compare the gzip
+    # body with plain ones of the same poll.
+    for _ in range(5):
+        plain = scrape(exporter, known.address)[1]
+        status, zipped, headers = scrape(exporter, f"redis://{known.address}", **GZIP)
+        assert status == 200 and headers["content-encoding"] == "gzip"
+        if scrape(exporter, known.address)[1] == plain:
+            break
+    assert gzip.decompress(zipped) == plain
 
     # Not configured, not allowed: refused before any connection is opened.
     status, body, _ = scrape(exporter, unknown.address)

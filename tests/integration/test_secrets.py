@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import FLAVORS, ROOT, wait_until
 from tests.promtext import parse_series, value
-from tests.topology import ServerProcess, start_standalone
+from tests.topology import ServerProcess, free_port, start_standalone
 
 SECRET = "Zq-9xv!sEcReT-4411"
 
@@ -114,3 +114,31 @@ def test_password_in_the_url_is_masked_everywhere(
     )
     exporter.wait_up(protected.address, 15)
     assert SECRET not in _everything_shown(exporter)
+
+
+def test_a_password_that_is_a_common_word_does_not_mask_our_own_words(
+    run_exporter: Any,
+) -> None:
+    # Masking the word wherever it shows would tell anyone reading /metrics the password.
+    closed = free_port()
+    exporter = run_exporter(
+        "--redis-addr",
+        f"127.0.0.1:{closed}",
+        "--poll-interval",
+        "0.5",
+        "--poll-timeout",
+        "0.4",
+        env={"REDIS_PASSWORD": "refused"},
+    )
+
+    def error() -> str | None:
+        for s in parse_series(exporter.metrics()):
+            if s.name == "redis_exporter_last_scrape_error" and s.value == 1:
+                return s.labels["err"]
+        return None
+
+    assert wait_until(error, 15, what="a failed poll") == "connection failed: Connection refused"
+    assert f"node 127.0.0.1:{closed} is down: connection failed: Connection refused" in (
+        exporter.logs()
+    )
+    assert "********" not in exporter.metrics() + exporter.logs()

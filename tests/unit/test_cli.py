@@ -13,7 +13,16 @@ from typing import Any
 import pytest
 import uvicorn
 
-from redis_ha_exporter.cli import EXIT_CONFIG, EXIT_FAILURE, _parser, _Server, bind, main, serve
+from redis_ha_exporter.cli import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    _parser,
+    _Redactor,
+    _Server,
+    bind,
+    main,
+    serve,
+)
 from redis_ha_exporter.config import OPTIONS, Settings, load_settings
 
 SECRET = "Pa55-w0rd-XYZ"
@@ -163,3 +172,27 @@ def test_a_signal_during_start_up_ends_the_main_loop_at_once() -> None:
     server = _Server(uvicorn.Config(app="redis_ha_exporter.web:create_app"))
     server.handle_exit(signal.SIGTERM, None)
     asyncio.run(asyncio.wait_for(server.main_loop(), 1))
+
+
+def test_the_log_masks_secrets_in_exceptions_and_tracebacks_only() -> None:
+    redactor = _Redactor(["refused", "hunter2"])
+
+    def record(msg: str, *args: object, exc: BaseException | None = None) -> str:
+        exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+        rec = logging.LogRecord("t", logging.INFO, __file__, 1, msg, args, exc_info)
+        assert redactor.filter(rec)
+        return rec.getMessage()
+
+    # Our words stay, even when a password is one of them.
+    assert record("node %s is down: %s", "a:1", "connection refused") == (
+        "node a:1 is down: connection refused"
+    )
+    # A server's words (an exception) are masked.
+    assert record("refused %s (%.200s)", "INFO", ValueError("NOPERM hunter2 refused")) == (
+        "refused INFO (NOPERM ******** ********)"
+    )
+    try:
+        raise RuntimeError("bad hunter2")
+    except RuntimeError as exc:
+        text = record("failed", exc=exc)
+    assert "hunter2" not in text and "RuntimeError: bad ********" in text

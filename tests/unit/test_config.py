@@ -410,3 +410,31 @@ def test_every_setting_is_declared_with_a_flag_env_and_help() -> None:
         if name != "targets":
             assert declared.flag == "--" + name.replace("_", "-"), name
             assert declared.env, name
+
+
+def test_tls_files_that_cannot_be_used_name_their_flag(tmp_path: Path) -> None:
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("not a certificate\n")
+    found = problems(
+        {
+            "tls_ca_cert_file": str(tmp_path / "missing.pem"),
+            "sentinel_tls_client_key_file": str(garbage),
+            "tls_client_cert_file": str(garbage),
+        }
+    )
+    assert len(found) == 3, found
+    assert found[0].startswith("--tls-ca-cert-file (REDIS_EXPORTER_TLS_CA_CERT_FILE): ")
+    assert "cannot read" in found[0] and "missing.pem" in found[0]
+    assert found[1].startswith("--skip-tls-verification")
+    assert "the TLS files cannot be used (--tls-client-cert-file" in found[1]
+    assert found[2].startswith("--sentinel-skip-tls-verification")
+    assert "--sentinel-tls-client-key-file" in found[2]
+    assert "without --sentinel-tls-client-cert-file" in found[2]
+
+
+def test_tls_options_default_to_the_system_store_and_verification() -> None:
+    settings = load_settings({"tls_server_name": "redis.internal"})
+    assert settings.data_tls().server_name == "redis.internal"
+    assert settings.data_tls().verify and settings.sentinel_tls().verify
+    assert settings.sentinel_tls().server_name is None
+    assert settings.data_tls().context().verify_mode.name == "CERT_REQUIRED"

@@ -27,7 +27,7 @@ from redis_ha_exporter.poller import (
     retry_delay,
 )
 from redis_ha_exporter.snapshot import NodeSnapshot
-from redis_ha_exporter.wire import AuthError, Link, LinkError, ReplyError
+from redis_ha_exporter.wire import AuthError, Link, LinkError, ReplyError, ReplyTooLarge
 from tests.unit.captured import snapshot
 from tests.unit.fake_client import FakeClient, data_answer
 
@@ -119,6 +119,10 @@ AUTH_INVALID = "authentication failed: invalid username or password"
             "connection failed: Error 111 connecting to 127.0.0.1:6379. Connection refused.",
         ),
         (LinkError(), "connection failed: LinkError"),
+        (
+            ReplyTooLarge("reply over the limit of 65536 bytes"),
+            "reply over the limit of 65536 bytes (--max-reply-bytes)",
+        ),
         (
             ConnectionRefusedError(111, "Connection refused"),
             "connection failed: Connection refused",
@@ -314,3 +318,49 @@ def test_a_node_back_up_after_a_failure_logs_it(caplog: pytest.LogCaptureFixture
     assert [s.up for s in published] == [False, True]
     assert published[1].error == ""
     assert f"node {INSTANCE} is back up" in caplog.messages
+
+
+class _Transport:
+    """What a Link writes to and closes, for feeding it bytes by hand."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_link_drops_replies_over_its_limit_and_takes_them_up_to_it() -> None:
+    async def roundtrip(limit: int, chunks: list[bytes]) -> tuple[Any, bool]:
+        link, transport = Link(limit), _Transport()
+        link.connection_made(transport)  # type: ignore[arg-type]
+        pending = asyncio.ensure_future(link.roundtrip([("INFO",)]))
+        await asyncio.sleep(0)
+        for chunk in chunks:
+            link.data_received(chunk)
+        try:
+            return await pending, transport.closed
+        except ReplyTooLarge as exc:
+            return exc, transport.closed
+
+    body = b"x" * 70_000
+    reply = b"$%d\r\n%s\r\n" % (len(body), body)
+    halves = [reply[: len(reply) // 2], reply[len(reply) // 2 :]]
+    too_large, closed = asyncio.run(roundtrip(65536, halves))
+    assert isinstance(too_large, ReplyTooLarge) and closed
+    assert str(too_large) == "reply over the limit of 65536 bytes"
+    assert asyncio.run(roundtrip(len(reply), halves)) == ([body], False)
+
+
+def test_describe_error_masks_a_servers_words_but_not_ours() -> None:
+    secrets = ("refused", "hunter2")
+    refused = ConnectionRefusedError(111, "Connection refused")
+    assert describe_error(refused, 1, secrets) == "connection failed: Connection refused"
+    echoed = ReplyError("ERR unknown password hunter2")
+    assert describe_error(echoed, 1, secrets) == "error reply: ERR unknown password ********"

@@ -386,3 +386,23 @@ def test_a_static_target_found_to_be_a_group_node_moves_to_the_groups_shard_for_
 
     asyncio.run(scenario())
     assert stopped == [STATIC]
+
+
+def test_stop_leaves_pollers_that_do_not_stop_within_its_timeout(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def never(self: NodePoller | SentinelEvents) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(NodePoller, "stop", never)
+    monkeypatch.setattr("redis_ha_exporter.runtime.STOP_TIMEOUT", 0.2)
+
+    async def stop() -> float:
+        runtime = new_runtime()
+        started = asyncio.get_running_loop().time()
+        await runtime.stop()
+        return asyncio.get_running_loop().time() - started
+
+    took = asyncio.run(stop())
+    assert 0.2 <= took < 2
+    assert "did not stop within 0.2s; exiting without them" in caplog.text
