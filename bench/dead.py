@@ -12,8 +12,8 @@ The default mode is `silent`: the nodes accept connections and never reply, so e
 runs to `--poll-timeout`, as with a host that is gone or a frozen process, the usual way a
 node "never answers" and the costly one (each poll holds its connection and task for the
 whole timeout). `refused` (ports closed, refused at once) is the cheap variant.
-redis_exporter has no Sentinel discovery, so this scenario measures ours only. Our exporter has
-no cap on the nodes it discovers (no flag for one), so there is none to raise.
+redis_exporter has no Sentinel discovery, so this scenario measures ours only. `--max-nodes` is
+raised above the dead nodes, so that every one of them is polled.
 """
 
 from __future__ import annotations
@@ -95,6 +95,8 @@ def run(
         fake = stack.enter_context(FakeSentinel(plan.nodes, mode, workdir))
         launched = time.monotonic()
         args = ["--sentinel-addr", fake.address, "--poll-interval", f"{INTERVAL:g}"]
+        # Every dead node is polled: the cap on discovered nodes is raised above them.
+        args += ["--max-nodes", str(plan.nodes + 10)]
         log = workdir / "exporter.log"
         exporter = start_ours([*args, "--poll-timeout", f"{TIMEOUT:g}"], password, log, code)
         stack.callback(stop, exporter.proc)

@@ -156,6 +156,23 @@ def parse_address(text: str, default_port: int = DEFAULT_PORT) -> RedisAddress:
     )
 
 
+# A host glob that can only mean addresses: digits, dots and wildcards (`10.0.*`), or an
+# IPv6 form (a `:` is never part of a name).
+_ADDRESS_GLOB = re.compile(r"(?=.*[0-9.])[0-9.*?\[\]!-]+|(?=.*:)[0-9a-f.:*?\[\]!-]+")
+
+
+def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """`host` as an IP address when it is one, an IPv4-mapped IPv6 address as its IPv4;
+    None for a name."""
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
 @dataclass(frozen=True, slots=True)
 class TargetPattern:
     """A `--scrape-allow` entry: a host glob or a CIDR, with a port glob (`*` when omitted).
@@ -169,14 +186,20 @@ class TargetPattern:
     port_glob: str
 
     def matches(self, host: str, port: int) -> bool:
+        """Whether `host:port` is inside. An IPv4 address written as IPv6 (`::ffff:10.0.0.1`)
+        is matched as the IPv4 address it is; a glob that looks like an address (digits,
+        dots and wildcards) matches addresses only, never a name such as `10.0.0.a.evil`."""
         if not fnmatch.fnmatchcase(str(port), self.port_glob):
             return False
-        if self.network is None:
-            return fnmatch.fnmatchcase(host.lower(), self.host_glob)
-        try:
-            return ipaddress.ip_address(host) in self.network
-        except ValueError:
-            return False  # a name never matches a CIDR: resolving it would be its own risk
+        ip = ip_literal(host)
+        if self.network is not None:
+            # A name never matches a CIDR: resolving it would be its own risk.
+            return ip is not None and ip.version == self.network.version and ip in self.network
+        if _ADDRESS_GLOB.fullmatch(self.host_glob):
+            return ip is not None and fnmatch.fnmatchcase(str(ip), self.host_glob)
+        return fnmatch.fnmatchcase(
+            ip.compressed if ip is not None else host.lower(), self.host_glob
+        )
 
     def __str__(self) -> str:
         return self.text

@@ -35,6 +35,7 @@ from redis_ha_exporter.config import (
     shown_default,
     split_listen_address,
 )
+from redis_ha_exporter.server import LimitedHttp, raise_open_files_limit
 
 log = logging.getLogger("redis_ha_exporter")
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -249,6 +250,7 @@ def serve(settings: Settings) -> int:
         log.error("%s", exc)
         return EXIT_FAILURE
     _keep_large_blocks_returnable()
+    raise_open_files_limit()
     with sock:
         runtime = Runtime(settings)
         config = uvicorn.Config(
@@ -258,6 +260,7 @@ def serve(settings: Settings) -> int:
             lifespan="on",
             timeout_graceful_shutdown=10,
             date_header=False,
+            http=LimitedHttp,
         )
         server = _Server(config)
         host, port = sock.getsockname()[:2]

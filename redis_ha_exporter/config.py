@@ -8,6 +8,7 @@ message. Password files are read once, here, when the settings are loaded.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import ssl
 from collections.abc import Callable, Mapping
@@ -40,10 +41,23 @@ from redis_ha_exporter.address import (
     AddressError,
     RedisAddress,
     TargetPattern,
+    ip_literal,
     parse_address,
     parse_target_pattern,
 )
 from redis_ha_exporter.sources.base import Setting
+
+# Where discovered nodes may be, unless --discovery-allow says otherwise.
+PRIVATE_NETWORKS = (
+    "127.0.0.0/8",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",  # carrier-grade NAT, which some clouds use for pods
+    "[::1/128]",
+    "[fc00::/7]",
+    "localhost",
+)
 
 # The default limit on the replies of one poll: real INFO replies are tens of kB and a full
 # SLOWLOG a few hundred (the server truncates arguments), so only a broken or hostile server
@@ -451,6 +465,28 @@ class _CoreSettings(BaseSettings):
             default_text="none: unknown targets get 403",
         ),
     ] = Field(default_factory=list)
+    discovery_allow: Annotated[
+        list[str],
+        option(
+            "--discovery-allow",
+            "REDIS_EXPORTER_DISCOVERY_ALLOW",
+            metavar="PATTERN",
+            help="a node a Sentinel names is polled (and sent a password) only when it matches "
+            "one of these, as for --scrape-allow; `*` allows any",
+            default_text="loopback, the private ranges, each Sentinel's own /24 (IPv6 /64) "
+            "and, for a Sentinel given by name, its domain",
+        ),
+    ] = Field(default_factory=list)
+    max_nodes: Annotated[
+        int,
+        option(
+            "--max-nodes",
+            "REDIS_EXPORTER_MAX_NODES",
+            metavar="N",
+            help="the most nodes polled; nodes discovered beyond it are not polled (a log line "
+            "and redis_exporter_discovery_capped_nodes say how many), those polled keep theirs",
+        ),
+    ] = Field(default=1000, ge=1)
     shard: Annotated[
         int,
         option(
@@ -491,7 +527,12 @@ class _CoreSettings(BaseSettings):
     ] = Field(default_factory=list)
 
     @field_validator(
-        "redis_addr", "sentinel_addr", "sentinel_master", "scrape_allow", mode="before"
+        "redis_addr",
+        "sentinel_addr",
+        "sentinel_master",
+        "scrape_allow",
+        "discovery_allow",
+        mode="before",
     )
     @classmethod
     def _lists(cls, value: Any) -> Any:
@@ -508,7 +549,7 @@ class _CoreSettings(BaseSettings):
         port = ADDRESS_PORTS[str(info.field_name)]
         return _each_parses(value, lambda item: parse_address(item, port))
 
-    @field_validator("scrape_allow")
+    @field_validator("scrape_allow", "discovery_allow")
     @classmethod
     def _patterns(cls, value: list[str]) -> list[str]:
         return _each_parses(value, parse_target_pattern)
@@ -633,6 +674,27 @@ class _CoreSettings(BaseSettings):
 
     def scrape_patterns(self) -> list[TargetPattern]:
         return [parse_target_pattern(p) for p in self.scrape_allow]
+
+    def discovery_patterns(self) -> list[TargetPattern]:
+        """--discovery-allow, or the default: loopback, the private ranges, and each
+        Sentinel's neighbourhood (its /24 or /64, or the domain of its name)."""
+        if self.discovery_allow:
+            return [parse_target_pattern(p) for p in self.discovery_allow]
+        patterns = list(PRIVATE_NETWORKS)
+        for target in self.sentinel_targets():
+            host = target.address.host
+            if not host:
+                continue
+            ip = ip_literal(host)
+            if ip is not None:
+                prefix = 24 if ip.version == 4 else 64
+                net = ipaddress.ip_network(f"{ip}/{prefix}", strict=False)
+                patterns.append(f"[{net}]" if ip.version == 6 else str(net))
+            elif "." in host:
+                patterns += [host.lower(), "*." + host.lower().split(".", 1)[1]]
+            else:
+                patterns.append(host.lower())
+        return [parse_target_pattern(p) for p in dict.fromkeys(patterns)]
 
     def data_credentials(self) -> Credentials:
         """Credentials for data nodes found through Sentinel."""

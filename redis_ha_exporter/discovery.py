@@ -55,6 +55,10 @@ class Topology:
 
     specs: dict[str, NodeSpec]
     aliases: dict[str, str] = field(default_factory=dict)  # alias -> canonical instance
+    # Per group, the nodes its Sentinels name outside --discovery-allow: never contacted.
+    rejected: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Nodes discovered beyond --max-nodes: not polled.
+    capped: frozenset[str] = frozenset()
 
 
 def _address(host: str, port: str = "", tls: bool = False) -> RedisAddress | None:
@@ -98,6 +102,8 @@ def derive_nodes(
     data_credentials: Credentials,
     sentinel_credentials: Credentials,
     aliases: Mapping[str, str] | None = None,
+    allow: Callable[[RedisAddress], bool] | None = None,
+    max_nodes: int | None = None,
 ) -> Topology:
     """The full node set, one entry per server.
 
@@ -109,6 +115,9 @@ def derive_nodes(
     Sentinel's myid), and the canonical name is the configured one, else the one the
     Sentinels announce. `aliases` are those found before: an alias is no longer polled, so
     its own identity is gone, and it stays an alias while its canonical node exists.
+
+    A node a Sentinel names that `allow` refuses is left out (in `rejected`), unless it is
+    already known; beyond `max_nodes`, nodes not polled before are left out (in `capped`).
     """
     static_by_instance = {t.address.instance: t for t in static}
     seeds_by_instance = {t.address.instance: t for t in seeds}
@@ -137,6 +146,16 @@ def derive_nodes(
             only,
         )
     ]
+    rejected: dict[str, set[str]] = {}
+    if allow is not None:
+        allowed = []
+        for entry in announced:
+            addr, _, group, _ = entry
+            if addr.instance in known or allow(addr):
+                allowed.append(entry)
+            else:
+                rejected.setdefault(group, set()).add(addr.instance)
+        announced = allowed
 
     # Who owns each identity: configured names first, then announced ones, then the rest.
     owner: dict[str, str] = {}
@@ -184,17 +203,25 @@ def derive_nodes(
         if instance not in aliases:
             names = tuple(sorted(groups_of.get(instance, ())))
             out[instance] = NodeSpec(target.address, target.credentials, kind, names, True)
-    for instance, groups in groups_of.items():
-        if instance in out or instance in aliases:
-            continue
+    found_now = sorted(
+        (i for i in groups_of if i not in out and i not in aliases),
+        key=lambda i: (i not in previous, i),  # those polled before keep their place
+    )
+    room = len(found_now) if max_nodes is None else max(max_nodes - len(out), 0)
+    for instance in found_now[:room]:
         sentinel = kinds[instance] == "sentinel"
         out[instance] = NodeSpec(
             addresses[instance],
             sentinel_credentials if sentinel else data_credentials,
             "sentinel" if sentinel else "data",
-            tuple(sorted(groups)),
+            tuple(sorted(groups_of[instance])),
         )
-    return Topology(out, {a: c for a, c in aliases.items() if a not in out and c in out})
+    return Topology(
+        out,
+        {a: c for a, c in aliases.items() if a not in out and c in out},
+        {group: frozenset(nodes) for group, nodes in rejected.items()},
+        frozenset(found_now[room:]),
+    )
 
 
 def shard_of(key: str, total: int) -> int:

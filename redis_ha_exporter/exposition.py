@@ -199,6 +199,10 @@ class Renderer:
             python_version=platform.python_version(),
         )
         b.add(n.TARGET_SCRAPE_ERRORS, 0)
+        limits = self.store.discovery
+        for group in sorted(set(self.store.groups) | set(limits.rejected)):
+            b.add(n.DISCOVERY_REJECTED, limits.rejected.get(group, 0), master_name=group)
+        b.add(n.DISCOVERY_CAPPED, limits.capped)
         group_families(self.store.groups, nodes, b)
         self._runtime.add_families(b)
         return b.packed()

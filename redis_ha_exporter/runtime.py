@@ -13,7 +13,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from redis_ha_exporter import sources
+from redis_ha_exporter.address import RedisAddress
 from redis_ha_exporter.config import Settings, source_values
 from redis_ha_exporter.discovery import (
     NodeSpec,
@@ -35,7 +36,7 @@ from redis_ha_exporter.poller import NodePoller, PollSettings
 from redis_ha_exporter.scrape import TargetScraper
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import PollOptions
-from redis_ha_exporter.store import Store
+from redis_ha_exporter.store import DiscoveryLimits, Store
 from redis_ha_exporter.web import create_app
 
 log = logging.getLogger("redis_ha_exporter.runtime")
@@ -97,6 +98,9 @@ class Runtime:
             sources.ALL,
         )
         self._sentinel_creds = settings.sentinel_credentials()
+        self._discovery_allow = settings.discovery_patterns()
+        self._max_nodes = settings.max_nodes
+        self._logged_rejected: set[tuple[str, str]] = set()
         self.specs: dict[str, NodeSpec] = {}
         self.pollers: dict[str, NodePoller] = {}
         self._watchers: dict[str, SentinelEvents] = {}
@@ -243,7 +247,10 @@ class Runtime:
             data_credentials=self._data_creds,
             sentinel_credentials=self._sentinel_creds,
             aliases=self._aliases,
+            allow=self._allowed,
+            max_nodes=self._max_nodes,
         )
+        self._report_limits(topology.rejected, topology.capped)
         for alias, canonical in topology.aliases.items():
             if (alias, canonical) not in self._logged_aliases:
                 self._logged_aliases.add((alias, canonical))
@@ -280,6 +287,40 @@ class Runtime:
                 for poller in self.pollers.values():
                     if name in poller.spec.groups:
                         poller.poke()
+
+    def _allowed(self, address: RedisAddress) -> bool:
+        return address.scheme != "unix" and any(
+            p.matches(address.host, address.port) for p in self._discovery_allow
+        )
+
+    def _report_limits(
+        self, rejected: Mapping[str, frozenset[str]], capped: frozenset[str]
+    ) -> None:
+        """One warning per node a group names outside --discovery-allow, one line each time
+        the count of nodes beyond --max-nodes changes; both as metrics."""
+        for group, instances in sorted(rejected.items()):
+            for instance in sorted(instances):
+                if (group, instance) not in self._logged_rejected:
+                    self._logged_rejected.add((group, instance))
+                    log.warning(
+                        "Sentinel group %s names %s, outside --discovery-allow: not contacting it",
+                        group,
+                        instance,
+                    )
+        before = self.store.discovery.capped
+        if len(capped) != before:
+            if capped:
+                log.warning(
+                    "discovery found %d node(s) beyond --max-nodes %d; not polling them "
+                    "(raise --max-nodes, or shard)",
+                    len(capped),
+                    self._max_nodes,
+                )
+            else:
+                log.info("every discovered node is within --max-nodes again")
+        self.store.discovery = DiscoveryLimits(
+            {group: len(instances) for group, instances in rejected.items()}, len(capped)
+        )
 
     def _reconcile(self, specs: dict[str, NodeSpec]) -> None:
         """Pollers for `specs`, the nodes this shard polls, and for nothing else."""

@@ -11,10 +11,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from redis_ha_exporter.address import AddressError, RedisAddress, TargetPattern, parse_address
+from redis_ha_exporter.address import (
+    AddressError,
+    RedisAddress,
+    TargetPattern,
+    ip_literal,
+    parse_address,
+)
 from redis_ha_exporter.config import Credentials
 from redis_ha_exporter.discovery import NodeSpec
 from redis_ha_exporter.exposition import Renderer, gzip_body, node_body
@@ -66,6 +72,16 @@ def parse_target(target: str, params: Mapping[str, str]) -> RedisAddress | Scrap
     return address
 
 
+def normalised(address: RedisAddress) -> RedisAddress:
+    """`address` with its host spelt one way: an IP address compressed (an IPv4-mapped one as
+    IPv4), a name in lower case."""
+    if address.scheme == "unix":
+        return address
+    ip = ip_literal(address.host)
+    host = ip.compressed if ip is not None else address.host.lower().rstrip(".")
+    return replace(address, host=host) if host != address.host else address
+
+
 class TargetScraper:
     """Answers `/scrape` from the renderer's per-node cache, or by an on-demand poll."""
 
@@ -96,6 +112,7 @@ class TargetScraper:
         address = parse_target(target, params)
         if isinstance(address, Scraped):
             return address
+        address = normalised(address)
         instance = self._resolve(address.instance)
         body = self._renderer.render_node(instance, openmetrics, compress)
         if body is not None:
@@ -117,12 +134,15 @@ class TargetScraper:
     async def _poll(self, address: RedisAddress) -> NodeSnapshot:
         now = time.monotonic()
         await self._evict(now)
-        entry = self._on_demand.pop(address.instance, None)
+        # One connection per server, however the target is spelt, and one per way of reaching
+        # it: a rediss:// target is never answered from a plain connection, nor db 1 from db 0.
+        key = f"{address.scheme}://{address.instance}/{address.db}"
+        entry = self._on_demand.pop(key, None)
         if entry is None:
             spec = NodeSpec(address, self._credentials, static=True)
             entry = _OnDemand(NodePoller(spec, self._settings, self._sources, lambda _: None))
-            log.info("polling %s on demand for /scrape (it matches --scrape-allow)", spec.instance)
-        self._on_demand[address.instance] = entry  # most recently used last
+            log.info("polling %s on demand for /scrape (it matches --scrape-allow)", key)
+        self._on_demand[key] = entry  # most recently used last
         entry.used_at = now
         async with self._polls, entry.lock:
             await entry.poller.poll_once()

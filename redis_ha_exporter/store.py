@@ -7,6 +7,7 @@ changes with every replacement so renderers know when their cache is out of date
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from redis_ha_exporter.snapshot import GroupState, NodeSnapshot
@@ -24,7 +25,19 @@ class StoreView(Protocol):
     @property
     def unexported(self) -> frozenset[str]: ...
 
+    @property
+    def discovery(self) -> DiscoveryLimits: ...
+
     def ready(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryLimits:
+    """What discovery left out: per group the nodes outside --discovery-allow, and the count
+    of nodes beyond --max-nodes."""
+
+    rejected: Mapping[str, int] = field(default_factory=dict)
+    capped: int = 0
 
 
 class Store:
@@ -36,6 +49,7 @@ class Store:
         self.generation = 0
         self.expected: frozenset[str] = frozenset()
         self._unexported: frozenset[str] = frozenset()
+        self._discovery = DiscoveryLimits()
         self._ready = False
 
     @property
@@ -56,6 +70,16 @@ class Store:
     def unexported(self, instances: frozenset[str]) -> None:
         if instances != self._unexported:
             self._unexported = instances
+            self.generation += 1
+
+    @property
+    def discovery(self) -> DiscoveryLimits:
+        return self._discovery
+
+    @discovery.setter
+    def discovery(self, limits: DiscoveryLimits) -> None:
+        if limits != self._discovery:
+            self._discovery = limits
             self.generation += 1
 
     def put(self, snap: NodeSnapshot) -> None:

@@ -43,3 +43,13 @@ TARGET_SCRAPE_ERRORS = metric(
     "target_scrape_request_errors_total", "counter", "Errors in requests to the exporter."
 )
 BUILD_INFO = metric("exporter_build_info", "gauge", "redis-ha-exporter build information.")
+DISCOVERY_REJECTED = metric(
+    "exporter_discovery_rejected",
+    "gauge",
+    "Nodes the Sentinels of the group name outside --discovery-allow; they are never contacted.",
+)
+DISCOVERY_CAPPED = metric(
+    "exporter_discovery_capped_nodes",
+    "gauge",
+    "Nodes discovered beyond --max-nodes; they are not polled.",
+)

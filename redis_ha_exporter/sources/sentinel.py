@@ -63,8 +63,19 @@ def is_down(entry: Mapping[str, str]) -> bool:
     return bool(flags(entry) & {"s_down", "o_down", "disconnected"})
 
 
+def plain_name(name: str) -> bool:
+    """A group name fit for a label, a log line and the status page: no control characters.
+    A name with a line break splits the Sentinel's own INFO line about it, so the same group
+    would show under two names; such groups are left out everywhere instead."""
+    return bool(name) and all(" " <= ch != "\x7f" for ch in name)
+
+
 def _masters(node: NodeView, reply: Reply) -> list[dict[str, str]]:
-    return [m for m in dict_list(reply) if "name" in m and node.options.follows(m["name"])]
+    return [
+        m
+        for m in dict_list(reply)
+        if plain_name(m.get("name", "")) and node.options.follows(m["name"])
+    ]
 
 
 def _has_myid(node: NodeView) -> bool:
@@ -118,6 +129,8 @@ def parse(node: NodeView, prev: SentinelRecord | None, replies: Sequence[Reply])
 def info_families(snap: NodeSnapshot, b: FamilyBuilder) -> None:
     """The sentinel section of the Sentinel's INFO (`sentinel_masters:1`, `master0:name=...`)."""
     info = snap.get(InfoRecord)
+    record = snap.get(SentinelRecord)
+    known = {view.name for view in record.groups} if record is not None else set()
     for key, value in (info.sentinel if info is not None else {}).items():
         defn = n.SENTINEL_INFO_GAUGES.get(key)
         if defn is not None:
@@ -128,6 +141,9 @@ def info_families(snap: NodeSnapshot, b: FamilyBuilder) -> None:
         if not (key.startswith("master") and key[6:].isdigit()):
             continue
         master = parse_kv_list(value)
+        name = master.get("name", "")
+        if not plain_name(name) or "address" not in master or (known and name not in known):
+            continue  # a line a group name broke (or a group left out): not a group's line
         labels = {
             "master_name": master.get("name", ""),
             "master_address": master.get("address", ""),

@@ -9,10 +9,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.conftest import FLAVORS, ExporterProcess, wait_until
 from tests.promtext import parse_series
-from tests.topology import ServerProcess, start_standalone
+from tests.topology import Flavor, ServerProcess, start_sentinel, start_standalone
 
 HUGE = 50 << 20  # what every command of the flooding server is answered with
 
@@ -99,3 +100,37 @@ def test_a_reply_over_the_limit_is_a_down_node_and_its_memory_is_given_back(
         assert log.count(f"node {flooding_server} is down") == 1, log
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_a_group_name_with_a_line_break_is_left_out_everywhere(
+    flavor: Flavor, run_exporter: Callable[..., ExporterProcess], tmp_path: Path
+) -> None:
+    # Its INFO line splits in two, so INFO and SENTINEL MASTERS would disagree on its name.
+    master = start_standalone(flavor, tmp_path / "master")
+    sentinel = start_sentinel(
+        flavor, tmp_path / "sentinel", [f"sentinel monitor good 127.0.0.1 {master.port} 1"]
+    )
+    try:
+        with redis.Redis(port=sentinel.port) as client:
+            try:
+                client.execute_command(
+                    "SENTINEL", "MONITOR", "evil\nname", "127.0.0.1", master.port, 1
+                )
+            except redis.ResponseError as exc:
+                # Valkey refuses such names itself: nothing can reach the exporter.
+                assert "control characters are not allowed" in str(exc)
+                return
+        exporter = run_exporter(
+            "--sentinel-addr", sentinel.address, "--poll-interval", "1", "--poll-timeout", "0.5"
+        )
+        exporter.wait_up(master.address)
+        text = exporter.metrics()
+        names = {s.labels["master_name"] for s in parse_series(text) if "master_name" in s.labels}
+        assert names == {"good"}
+        assert "evil" not in text
+        status, page, _ = exporter.get("/api/topology")
+        assert status == 200 and b"evil" not in page
+    finally:
+        sentinel.stop()
+        master.stop()

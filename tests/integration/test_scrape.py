@@ -149,3 +149,34 @@ def test_an_allowed_unknown_target_is_polled_on_demand_over_one_kept_connection(
     assert {s.value for s in series if s.name == "redis_up"} == {0.0}
     errors = [s for s in series if s.name == "redis_exporter_last_scrape_error"]
     assert errors and errors[0].labels["err"].startswith("connection failed")
+
+
+def test_spellings_of_one_address_share_one_connection_and_a_db_gets_its_own(
+    nodes: list[ServerProcess], run_exporter: Any
+) -> None:
+    known, unknown = nodes
+    exporter = run_exporter(
+        "--redis-addr",
+        known.address,
+        "--scrape-allow",
+        "127.0.0.1:*",
+        env={"REDIS_PASSWORD": PASSWORD},
+    )
+    port = unknown.port
+    spellings = [
+        f"127.0.0.1:{port}",
+        f"[::ffff:127.0.0.1]:{port}",
+        f"[::ffff:7f00:1]:{port}",
+        f"[0:0:0:0:0:ffff:127.0.0.1]:{port}",
+        f"redis://[0000::ffff:7f00:0001]:{port}",
+    ]
+    probe = redis.Redis.from_url(f"redis://{unknown.address}", password=PASSWORD)
+    before = connections(probe)
+    for target in spellings * 3:
+        status, body, _ = scrape(exporter, target)
+        assert status == 200, body
+        assert {s.value for s in parse_series(body.decode()) if s.name == "redis_up"} == {1.0}
+    assert connections(probe) - before == 1
+    # Another database of that server is another node to poll.
+    assert scrape(exporter, f"redis://127.0.0.1:{port}/1")[0] == 200
+    assert connections(probe) - before == 2

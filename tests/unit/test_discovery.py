@@ -444,3 +444,47 @@ def test_the_history_keeps_the_latest_failovers_with_old_and_new_master() -> Non
     assert len(history) == 20
     assert history[-1] == Failover(29.0, masters[0], masters[1], 29)
     assert [f.epoch for f in history] == list(range(10, 30))
+
+
+def _limited(
+    snaps: Iterable[NodeSnapshot],
+    previous: Mapping[str, NodeSpec] | None = None,
+    *,
+    allowed: frozenset[str] | None = None,
+    max_nodes: int | None = None,
+    seed: str = SEED,
+) -> Topology:
+    return derive_nodes(
+        (),
+        (target(seed),),
+        list(snaps),
+        previous or {},
+        only=frozenset(),
+        data_credentials=DATA,
+        sentinel_credentials=SENTINEL,
+        allow=None if allowed is None else (lambda a: a.instance in allowed),
+        max_nodes=max_nodes,
+    )
+
+
+def test_nodes_a_sentinel_names_outside_the_allow_list_are_left_out_and_reported() -> None:
+    allowed = frozenset({"10.0.0.1:6379", PEERS[0]})
+    found = _limited([sentinel(SEED, view())], allowed=allowed)
+    assert set(found.specs) == {SEED, "10.0.0.1:6379", PEERS[0]}
+    assert found.rejected == {"mymaster": frozenset({"10.0.0.2:6379", "10.0.0.3:6379", PEERS[1]})}
+
+
+def test_nodes_beyond_max_nodes_are_left_out_those_polled_before_first() -> None:
+    snap = sentinel(SEED, view())
+    everything = _limited([snap]).specs
+    before = {i: everything[i] for i in (SEED, "10.0.0.3:6379")}
+    found = _limited([snap], before, max_nodes=3)
+    # The seed always; then the node polled before; then the first of the new ones by name.
+    first_new = min(set(everything) - set(before))
+    assert set(found.specs) == {SEED, "10.0.0.3:6379", first_new}
+    assert found.capped == frozenset(everything) - set(found.specs)
+
+
+def test_nodes_a_tls_sentinel_names_are_reached_over_tls() -> None:
+    found = _limited([sentinel(SEED, view())], seed=f"rediss://{SEED}").specs
+    assert {spec.address.scheme for spec in found.values()} == {"rediss"}

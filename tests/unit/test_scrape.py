@@ -40,6 +40,17 @@ def body(renderer: Renderer, compress: bool = False) -> bytes:
         ("redis-*.svc:6379", "evil.com", 6379, False),
         # A name never matches a network: the exporter does not resolve names to check them.
         ("10.0.0.0/8", "ten.example.com", 6379, False),
+        # A glob that looks like an address matches addresses, never names.
+        ("10.0.0.*:6379", "10.0.0.7", 6379, True),
+        ("10.0.0.*:6379", "10.0.0.a.evil.example", 6379, False),
+        ("10.0.0.*", "10.0.0.1.nip.io", 6379, False),
+        ("fd00::*", "fd00::1", 6379, True),
+        # An IPv4 address written as IPv6 is the IPv4 address.
+        ("[::/0]:7001", "::ffff:127.0.0.1", 7001, False),
+        ("[::/0]:7001", "::1", 7001, True),
+        ("127.0.0.0/8", "::ffff:127.0.0.1", 6379, True),
+        ("127.0.0.*", "::ffff:127.0.0.9", 6379, True),
+        ("*", "anything.example", 6379, True),
     ],
 )
 def test_scrape_allow_patterns(pattern: str, host: str, port: int, matches: bool) -> None:
