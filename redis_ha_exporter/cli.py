@@ -53,7 +53,12 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
         if Settings.model_fields[name].annotation is bool:
             # `--flag`, `--flag=false` and `--no-flag`; pydantic parses the word.
             parser.add_argument(
-                declared.flag, nargs="?", const="true", metavar=declared.metavar, **common
+                declared.flag,
+                *declared.aliases,
+                nargs="?",
+                const="true",
+                metavar=declared.metavar,
+                **common,
             )
             parser.add_argument(
                 "--no-" + declared.flag.removeprefix("--"),
@@ -65,7 +70,9 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
             )
         else:
             action = "append" if is_repeatable(name) else "store"
-            parser.add_argument(declared.flag, action=action, metavar=declared.metavar, **common)
+            parser.add_argument(
+                declared.flag, *declared.aliases, action=action, metavar=declared.metavar, **common
+            )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -262,10 +269,25 @@ def serve(settings: Settings) -> int:
             date_header=False,
             http=LimitedHttp,
         )
+        web = settings.web_config()
+        context = web.server_context()
+        if context is not None:
+            # uvicorn makes its context from file names when it loads; ours has the versions
+            # and client verification of the web config.
+            config.load()
+            config.ssl = context
         server = _Server(config)
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
-        log.info("redis-ha-exporter %s listening on http://%s:%d/", __version__, shown, port)
+        scheme = "https" if context is not None else "http"
+        log.info(
+            "redis-ha-exporter %s listening on %s://%s:%d/%s",
+            __version__,
+            scheme,
+            shown,
+            port,
+            f" (basic auth: {len(web.users)} user(s))" if web.users else "",
+        )
         # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for
         # the handler that was there before; ours turns that into a normal exit instead of
         # death by signal, so supervisors see a clean stop.

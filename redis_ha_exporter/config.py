@@ -46,6 +46,7 @@ from redis_ha_exporter.address import (
     parse_target_pattern,
 )
 from redis_ha_exporter.sources.base import Setting
+from redis_ha_exporter.webconfig import WebConfig, WebConfigError, load_web_config
 
 # Where discovered nodes may be, unless --discovery-allow says otherwise.
 PRIVATE_NETWORKS = (
@@ -79,6 +80,7 @@ class Option:
     help: str
     metavar: str | None = None
     default_text: str | None = None  # Markdown, when the default value alone would mislead
+    aliases: tuple[str, ...] = ()  # other spellings of the flag
 
 
 def option(
@@ -87,8 +89,9 @@ def option(
     help: str,
     metavar: str | None = None,
     default_text: str | None = None,
+    aliases: tuple[str, ...] = (),
 ) -> Option:
-    return Option(flag, env, help, metavar, default_text)
+    return Option(flag, env, help, metavar, default_text, aliases)
 
 
 class ConfigError(Exception):
@@ -443,6 +446,18 @@ class _CoreSettings(BaseSettings):
             help="send `CLIENT SETNAME redis-ha-exporter` after connecting; best effort",
         ),
     ] = True
+    web_config_file: Annotated[
+        Path | None,
+        option(
+            "--web-config-file",
+            "REDIS_EXPORTER_WEB_CONFIG_FILE",
+            metavar="PATH",
+            help="TLS and basic authentication for the exporter's endpoints, in Prometheus "
+            "exporter-toolkit's format (`tls_server_config`, `basic_auth_users`); `/health` "
+            "stays open",
+            aliases=("--web.config.file",),
+        ),
+    ] = None
     metrics_min_age: Annotated[
         float,
         option(
@@ -621,6 +636,16 @@ class _CoreSettings(BaseSettings):
                 raise ValueError(f"the TLS files cannot be used ({files}): {exc}") from None
         return value
 
+    @field_validator("web_config_file")
+    @classmethod
+    def _web_config(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                load_web_config(value)
+            except WebConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
     # Cross-checks are per field (earlier fields are in `info.data`) rather than in a model
     # validator, which pydantic skips as soon as any field fails: every problem gets its line.
     @field_validator("poll_timeout")
@@ -707,6 +732,10 @@ class _CoreSettings(BaseSettings):
         return Credentials(
             self.sentinel_user, _password(self.sentinel_password, self.sentinel_password_file)
         )
+
+    def web_config(self) -> WebConfig:
+        """The exporter's own TLS and users; none of either without --web-config-file."""
+        return load_web_config(self.web_config_file) if self.web_config_file else WebConfig()
 
     def data_tls(self) -> TlsOptions:
         return _tls_options(vars(self), "", self.skip_tls_verification)

@@ -38,6 +38,7 @@ from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import PollOptions
 from redis_ha_exporter.store import DiscoveryLimits, Store
 from redis_ha_exporter.web import create_app
+from redis_ha_exporter.webconfig import BasicAuth
 
 log = logging.getLogger("redis_ha_exporter.runtime")
 
@@ -100,6 +101,7 @@ class Runtime:
         self._sentinel_creds = settings.sentinel_credentials()
         self._discovery_allow = settings.discovery_patterns()
         self._max_nodes = settings.max_nodes
+        self._web = settings.web_config()
         self._logged_rejected: set[tuple[str, str]] = set()
         self.specs: dict[str, NodeSpec] = {}
         self.pollers: dict[str, NodePoller] = {}
@@ -116,7 +118,9 @@ class Runtime:
 
     def app(self) -> Starlette:
         """The HTTP app; serving it runs the pollers."""
-        return create_app(self.renderer, self.store, self.running, self.scraper)
+        users = self._web.users
+        auth = BasicAuth(users) if users else None
+        return create_app(self.renderer, self.store, self.running, self.scraper, auth)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

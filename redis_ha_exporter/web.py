@@ -22,6 +22,7 @@ from redis_ha_exporter.exposition import OPENMETRICS_TYPE, TEXT_TYPE
 from redis_ha_exporter.landing import render_landing
 from redis_ha_exporter.status import status
 from redis_ha_exporter.store import StoreView
+from redis_ha_exporter.webconfig import BasicAuth
 
 
 class Renderer(Protocol):
@@ -92,14 +93,42 @@ class _DateHeader:
         await self.app(scope, receive, send_with_date)
 
 
+class _Authenticated:
+    """Every path but `/health` (a liveness probe has no credentials) wants a user of the
+    web config; others get 401 and a Basic challenge."""
+
+    OPEN = frozenset({"/health"})
+
+    def __init__(self, app: ASGIApp, auth: BasicAuth) -> None:
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.OPEN:
+            await self.app(scope, receive, send)
+            return
+        header = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+        if header and await self.auth.allows(header.decode("latin-1")):
+            await self.app(scope, receive, send)
+            return
+        response = PlainTextResponse(
+            "unauthorized\n",
+            status_code=401,
+            headers={"WWW-Authenticate": 'Basic realm="redis-ha-exporter"'},
+        )
+        await response(scope, receive, send)
+
+
 def create_app(
     renderer: Renderer,
     view: StoreView,
     lifespan: Callable[[], AbstractAsyncContextManager[None]] | None = None,
     scraper: Scraper | None = None,
+    auth: BasicAuth | None = None,
 ) -> Starlette:
     """The HTTP app over a renderer and a read-only view of the store; `lifespan` runs
-    around serving (the runtime's pollers); `scraper` answers `/scrape`."""
+    around serving (the runtime's pollers); `scraper` answers `/scrape`; with `auth`, every
+    path but `/health` wants a user."""
 
     async def metrics(request: Request) -> Response:
         openmetrics = _wants_openmetrics(request.headers.get("accept", ""))
@@ -161,7 +190,10 @@ def create_app(
             yield
 
     return Starlette(
-        middleware=[Middleware(_DateHeader)],
+        middleware=[
+            Middleware(_DateHeader),
+            *([Middleware(_Authenticated, auth=auth)] if auth is not None else []),
+        ],
         routes=[
             Route("/", index),
             Route("/api/topology", topology),

@@ -28,7 +28,10 @@ def _flag(name: str) -> str:
     if Settings.model_fields[name].annotation is bool:
         negated = "--no-" + declared.flag.removeprefix("--")
         return f"`{declared.flag}[={declared.metavar}]`, `{negated}`"
-    shown = f"`{declared.flag} {declared.metavar}`" if declared.metavar else f"`{declared.flag}`"
+    shown = ", ".join(
+        f"`{flag} {declared.metavar}`" if declared.metavar else f"`{flag}`"
+        for flag in (declared.flag, *declared.aliases)
+    )
     return shown + (" (repeatable)" if is_repeatable(name) else "")
 
 
