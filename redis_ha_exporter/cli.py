@@ -245,8 +245,9 @@ def _keep_large_blocks_returnable() -> None:
     mallopt(m_mmap_threshold, 1 << 20)
 
 
-def serve(settings: Settings) -> int:
-    """Serve until SIGTERM or SIGINT; the exit status for `main`."""
+def serve(settings: Settings, reload: Callable[[], Settings] | None = None) -> int:
+    """Serve until SIGTERM or SIGINT; the exit status for `main`. `reload` reads the
+    configuration again for SIGHUP and POST /-/reload."""
     from redis_ha_exporter.runtime import Runtime
 
     # Bound before anything starts: a port in use must end the process at once, not after
@@ -259,7 +260,7 @@ def serve(settings: Settings) -> int:
     _keep_large_blocks_returnable()
     raise_open_files_limit()
     with sock:
-        runtime = Runtime(settings)
+        runtime = Runtime(settings, reload)
         config = uvicorn.Config(
             runtime.app(),
             log_config=None,
@@ -275,7 +276,7 @@ def serve(settings: Settings) -> int:
             # uvicorn makes its context from file names when it loads; ours has the versions
             # and client verification of the web config.
             config.load()
-            config.ssl = context
+            config.ssl = runtime.server_context = context
         server = _Server(config)
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
@@ -324,4 +325,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(settings.masked(), indent=2, default=str))
         return EXIT_OK
     setup_logging(settings.log_level, settings.log_format, settings.secrets())
-    return serve(settings)
+    return serve(settings, lambda: load_settings(args))

@@ -458,6 +458,16 @@ class _CoreSettings(BaseSettings):
             aliases=("--web.config.file",),
         ),
     ] = None
+    web_enable_lifecycle: Annotated[
+        bool,
+        option(
+            "--web-enable-lifecycle",
+            "REDIS_EXPORTER_WEB_ENABLE_LIFECYCLE",
+            metavar="BOOL",
+            help="answer `POST /-/reload` by reloading the configuration, as SIGHUP does",
+            aliases=("--web.enable-lifecycle",),
+        ),
+    ] = False
     metrics_min_age: Annotated[
         float,
         option(

@@ -203,6 +203,9 @@ class Renderer:
         for group in sorted(set(self.store.groups) | set(limits.rejected)):
             b.add(n.DISCOVERY_REJECTED, limits.rejected.get(group, 0), master_name=group)
         b.add(n.DISCOVERY_CAPPED, limits.capped)
+        reload = self.store.reload
+        b.add(n.CONFIG_RELOAD_OK, 1 if reload.successful else 0)
+        b.add(n.CONFIG_RELOAD_AT, reload.at)
         group_families(self.store.groups, nodes, b)
         self._runtime.add_families(b)
         return b.packed()

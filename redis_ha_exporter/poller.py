@@ -124,10 +124,7 @@ class NodePoller:
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
         self.snapshot = NodeSnapshot(spec.instance, spec.kind, spec.groups)
-        # Every password the exporter holds, and this node's own even when it is not among
-        # them (a poller made for a test or a tool).
-        own = (spec.credentials.password, spec.address.password)
-        self._secrets = (*settings.secrets, *(s.get_secret_value() for s in own if s))
+        self._secrets = self._secrets_of(settings, spec)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"poll {self.spec.instance}")
@@ -137,11 +134,41 @@ class NodePoller:
         self._poke.set()
 
     def update(self, spec: NodeSpec) -> None:
-        """New group membership or kind hint from discovery; the connection is kept."""
+        """New group membership or kind hint from discovery; the connection is kept unless
+        the way to reach the node changed (a reload's new credentials or scheme)."""
+        reach = (self.spec.address, self.spec.credentials, self.settings.tls_for(self.spec))
         self.spec = spec
+        self._secrets = self._secrets_of(self.settings, spec)
+        if (spec.address, spec.credentials, self.settings.tls_for(spec)) != reach:
+            self._drop_link()
         if spec.groups != self.snapshot.groups:
             self.snapshot = replace(self.snapshot, groups=spec.groups)
             self._publish(self.snapshot)
+
+    def reconfigure(self, settings: PollSettings) -> None:
+        """A reload's poll settings. The snapshot and its counters stay; the connection too,
+        unless what it was made with changed (TLS, the reply limit, the client name)."""
+        old, self.settings = self.settings, settings
+        self._secrets = self._secrets_of(settings, self.spec)
+        made_with = (old.tls_for(self.spec), old.max_reply_bytes, old.set_client_name)
+        if (settings.tls_for(self.spec), settings.max_reply_bytes, settings.set_client_name) != (
+            made_with
+        ):
+            self._name.enabled = settings.set_client_name
+            self._drop_link()
+
+    def _drop_link(self) -> None:
+        """The next poll connects afresh (one in flight fails over to a new connection)."""
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()
+
+    @staticmethod
+    def _secrets_of(settings: PollSettings, spec: NodeSpec) -> tuple[str, ...]:
+        # Every password the exporter holds, and this node's own even when it is not among
+        # them (a poller made for a test or a tool).
+        own = (spec.credentials.password, spec.address.password)
+        return (*settings.secrets, *(s.get_secret_value() for s in own if s))
 
     async def stop(self) -> None:
         # The flag as well as the cancel: Python 3.11's timeouts can turn a cancel that

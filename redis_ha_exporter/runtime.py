@@ -12,17 +12,18 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import time
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.applications import Starlette
 
 from redis_ha_exporter import sources
 from redis_ha_exporter.address import RedisAddress
-from redis_ha_exporter.config import Settings, source_values
+from redis_ha_exporter.config import ConfigError, Settings, source_values
 from redis_ha_exporter.discovery import (
     NodeSpec,
     SentinelEvents,
@@ -36,7 +37,7 @@ from redis_ha_exporter.poller import NodePoller, PollSettings
 from redis_ha_exporter.scrape import TargetScraper
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import PollOptions
-from redis_ha_exporter.store import DiscoveryLimits, Store
+from redis_ha_exporter.store import DiscoveryLimits, ReloadState, Store
 from redis_ha_exporter.web import create_app
 from redis_ha_exporter.webconfig import BasicAuth
 
@@ -44,8 +45,9 @@ log = logging.getLogger("redis_ha_exporter.runtime")
 
 # The longest shutdown waits for pollers and subscriptions to stop before it leaves them.
 STOP_TIMEOUT = 5.0
-# Signals that would end the process by default and must not: logrotate and configuration
-# management send SIGHUP; SIGUSR1 and SIGUSR2 have no meaning here.
+# Signals that would end the process by default and must not: SIGHUP (logrotate and
+# configuration management send it) reloads the configuration; SIGUSR1 and SIGUSR2 have no
+# meaning here.
 IGNORED_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGHUP", "SIGUSR1", "SIGUSR2") if hasattr(signal, name)
 )
@@ -80,28 +82,24 @@ def poll_settings(settings: Settings) -> PollSettings:
 
 
 class Runtime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, reload: Callable[[], Settings] | None = None) -> None:
+        """`reload` reads the configuration again (SIGHUP, POST /-/reload)."""
+        self._load = reload
+        self.settings = settings
         self.poll = poll_settings(settings)
         self.store = Store(settings.poll_interval)
         self.renderer = Renderer(self.store, sources.ALL, settings.metrics_min_age)
-        self._static = settings.data_targets()
-        self._seeds = settings.sentinel_targets()
-        self._seed_instances = frozenset(t.address.instance for t in self._seeds)
-        self._only = frozenset(settings.sentinel_master)
-        self._shard = Shard(settings.shard, settings.total_shards)
-        self._data_creds = settings.data_credentials()
         self.scraper = TargetScraper(
             self.renderer,
             lambda instance: self._aliases.get(instance, instance),
             settings.scrape_patterns(),
-            self._data_creds,
+            settings.data_credentials(),
             self.poll,
             sources.ALL,
         )
-        self._sentinel_creds = settings.sentinel_credentials()
-        self._discovery_allow = settings.discovery_patterns()
-        self._max_nodes = settings.max_nodes
-        self._web = settings.web_config()
+        self.auth = BasicAuth({})
+        self.server_context: ssl.SSLContext | None = None  # the HTTPS listener's, set by cli
+        self._configure(settings)
         self._logged_rejected: set[tuple[str, str]] = set()
         self.specs: dict[str, NodeSpec] = {}
         self.pollers: dict[str, NodePoller] = {}
@@ -116,11 +114,69 @@ class Runtime:
         self._task: asyncio.Task[None] | None = None
         self._stopping: set[asyncio.Task[None]] = set()
 
+    def _configure(self, settings: Settings) -> None:
+        """Everything taken from the settings, at start and on each reload."""
+        self.settings = settings
+        self._static = settings.data_targets()
+        self._seeds = settings.sentinel_targets()
+        self._seed_instances = frozenset(t.address.instance for t in self._seeds)
+        self._only = frozenset(settings.sentinel_master)
+        self._shard = Shard(settings.shard, settings.total_shards)
+        self._data_creds = settings.data_credentials()
+        self._sentinel_creds = settings.sentinel_credentials()
+        self._discovery_allow = settings.discovery_patterns()
+        self._max_nodes = settings.max_nodes
+        self._web = settings.web_config()
+        self.auth.users = dict(self._web.users)
+
+    def reload(self) -> bool:
+        """Reads the configuration again and applies it: changed targets are reconciled,
+        nodes whose spec is unchanged keep their connection and counters. A configuration
+        that fails keeps the running one."""
+        if self._load is None:
+            return False
+        try:
+            settings = self._load()
+            web = settings.web_config()
+            if (web.tls, self._web.tls) == (True, True) and self.server_context is not None:
+                self.server_context.load_cert_chain(web.cert_file or "", web.key_file)
+        except (ConfigError, OSError, ssl.SSLError, ValueError) as exc:
+            problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+            log.error("reload failed, keeping the running configuration: %s", "; ".join(problems))
+            self.store.reload = replace(self.store.reload, successful=False)
+            return False
+        fixed = [
+            name
+            for name in ("listen_address", "log_level", "log_format")
+            if getattr(settings, name) != getattr(self.settings, name)
+        ]
+        if web.tls != self._web.tls:
+            fixed.append("web_config_file (turning TLS on or off)")
+        if fixed:
+            log.warning("reload: %s take effect only after a restart", ", ".join(fixed))
+        self.poll = poll_settings(settings)
+        self.store.interval = settings.poll_interval
+        self.store.stale_after = settings.poll_interval * 3
+        self.renderer.min_age = settings.metrics_min_age
+        self.scraper.reconfigure(settings.scrape_patterns(), settings.data_credentials(), self.poll)
+        self._configure(settings)
+        for poller in self.pollers.values():
+            poller.reconfigure(self.poll)
+        self._rediscover()
+        self.store.reload = ReloadState(True, time.time())
+        log.info("configuration reloaded")
+        return True
+
     def app(self) -> Starlette:
         """The HTTP app; serving it runs the pollers."""
-        users = self._web.users
-        auth = BasicAuth(users) if users else None
-        return create_app(self.renderer, self.store, self.running, self.scraper, auth)
+        return create_app(
+            self.renderer,
+            self.store,
+            self.running,
+            self.scraper,
+            self.auth,
+            self.reload if self.settings.web_enable_lifecycle else None,
+        )
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -190,13 +246,12 @@ class Runtime:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
 
-    @staticmethod
-    def _ignored(sig: signal.Signals) -> None:
-        log.warning(
-            "received %s: ignored; the exporter keeps running with its configuration "
-            "(restart it to apply a changed one)",
-            signal.Signals(sig).name,
-        )
+    def _ignored(self, sig: signal.Signals) -> None:
+        if sig == getattr(signal, "SIGHUP", None):
+            log.info("received SIGHUP: reloading the configuration")
+            self.reload()
+            return
+        log.warning("received %s: ignored", signal.Signals(sig).name)
 
     # -- the discovery task --------------------------------------------------------------
 

@@ -104,6 +104,7 @@ class TargetScraper:
         self._max = max_on_demand
         self._idle_after = max(3 * settings.interval, 60.0)
         self._on_demand: dict[str, _OnDemand] = {}
+        self._closing: set[asyncio.Future[None]] = set()
         self._polls = asyncio.Semaphore(16)
 
     async def scrape(
@@ -156,6 +157,21 @@ class TargetScraper:
         for instance in idle:
             await self._on_demand.pop(instance).poller.stop()
 
+    def reconfigure(
+        self, allow: Sequence[TargetPattern], credentials: Credentials, settings: PollSettings
+    ) -> None:
+        """A reload's patterns, credentials and poll settings; the on-demand connections,
+        made with the old ones, are closed."""
+        self._allow = tuple(allow)
+        self._credentials = credentials
+        self._settings = settings
+        self._idle_after = max(3 * settings.interval, 60.0)
+        entries, self._on_demand = list(self._on_demand.values()), {}
+        for entry in entries:
+            self._closing.add(asyncio.ensure_future(entry.poller.stop()))
+
     async def close(self) -> None:
         entries, self._on_demand = list(self._on_demand.values()), {}
-        await asyncio.gather(*(e.poller.stop() for e in entries), return_exceptions=True)
+        await asyncio.gather(
+            *(e.poller.stop() for e in entries), *self._closing, return_exceptions=True
+        )

@@ -6,6 +6,7 @@ changes with every replacement so renderers know when their cache is out of date
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -28,6 +29,9 @@ class StoreView(Protocol):
     @property
     def discovery(self) -> DiscoveryLimits: ...
 
+    @property
+    def reload(self) -> ReloadState: ...
+
     def ready(self) -> bool: ...
 
 
@@ -40,6 +44,15 @@ class DiscoveryLimits:
     capped: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class ReloadState:
+    """Whether the last reload of the configuration worked, and when one last did (start-up
+    counts as the first)."""
+
+    successful: bool = True
+    at: float = field(default_factory=time.time)
+
+
 class Store:
     def __init__(self, interval: float, stale_after_intervals: float = 3.0) -> None:
         self.interval = interval
@@ -50,6 +63,7 @@ class Store:
         self.expected: frozenset[str] = frozenset()
         self._unexported: frozenset[str] = frozenset()
         self._discovery = DiscoveryLimits()
+        self._reload = ReloadState()
         self._ready = False
 
     @property
@@ -81,6 +95,15 @@ class Store:
         if limits != self._discovery:
             self._discovery = limits
             self.generation += 1
+
+    @property
+    def reload(self) -> ReloadState:
+        return self._reload
+
+    @reload.setter
+    def reload(self, state: ReloadState) -> None:
+        self._reload = state
+        self.generation += 1
 
     def put(self, snap: NodeSnapshot) -> None:
         self._nodes[snap.instance] = snap

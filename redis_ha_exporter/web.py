@@ -104,7 +104,7 @@ class _Authenticated:
         self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.OPEN:
+        if scope["type"] != "http" or not self.auth.users or scope["path"] in self.OPEN:
             await self.app(scope, receive, send)
             return
         header = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
@@ -125,10 +125,12 @@ def create_app(
     lifespan: Callable[[], AbstractAsyncContextManager[None]] | None = None,
     scraper: Scraper | None = None,
     auth: BasicAuth | None = None,
+    reload: Callable[[], bool] | None = None,
 ) -> Starlette:
     """The HTTP app over a renderer and a read-only view of the store; `lifespan` runs
     around serving (the runtime's pollers); `scraper` answers `/scrape`; with `auth`, every
-    path but `/health` wants a user."""
+    path but `/health` wants a user; `reload` answers `POST /-/reload`
+    (--web-enable-lifecycle)."""
 
     async def metrics(request: Request) -> Response:
         openmetrics = _wants_openmetrics(request.headers.get("accept", ""))
@@ -161,6 +163,18 @@ def create_app(
             result.body,
             headers=headers,
             media_type=OPENMETRICS_TYPE if openmetrics else TEXT_TYPE,
+        )
+
+    async def reload_config(request: Request) -> Response:
+        if reload is None:
+            return PlainTextResponse(
+                "the lifecycle API is not enabled (--web-enable-lifecycle)\n", status_code=403
+            )
+        if reload():
+            return PlainTextResponse("reloaded\n")
+        return PlainTextResponse(
+            "reload failed; the running configuration is kept (see the log)\n",
+            status_code=500,
         )
 
     async def health(request: Request) -> Response:
@@ -201,6 +215,7 @@ def create_app(
             Route("/scrape", scrape),
             Route("/health", health),
             Route("/ready", ready),
+            Route("/-/reload", reload_config, methods=["POST", "PUT"]),
         ],
         lifespan=app_lifespan,
     )

@@ -178,10 +178,20 @@ class BasicAuth:
         import bcrypt
 
         self._bcrypt = bcrypt
-        self._users = dict(users)
+        self._users: dict[str, bytes] = dict(users)
         self._dummy = bcrypt.hashpw(b"not a password", bcrypt.gensalt(10))
         self._cache: OrderedDict[str, bool] = OrderedDict()
         self._key = hashlib.sha256(self._dummy).digest()  # per process: the digests are ours
+
+    @property
+    def users(self) -> Mapping[str, bytes]:
+        return self._users
+
+    @users.setter
+    def users(self, users: Mapping[str, bytes]) -> None:
+        """New users (a reload): answers kept for the old ones go."""
+        self._users = dict(users)
+        self._cache.clear()
 
     async def allows(self, header: str) -> bool:
         scheme, _, encoded = header.partition(" ")

@@ -27,7 +27,10 @@ def _flag(name: str) -> str:
     assert declared.flag is not None
     if Settings.model_fields[name].annotation is bool:
         negated = "--no-" + declared.flag.removeprefix("--")
-        return f"`{declared.flag}[={declared.metavar}]`, `{negated}`"
+        spelt = ", ".join(
+            f"`{flag}[={declared.metavar}]`" for flag in (declared.flag, *declared.aliases)
+        )
+        return f"{spelt}, `{negated}`"
     shown = ", ".join(
         f"`{flag} {declared.metavar}`" if declared.metavar else f"`{flag}`"
         for flag in (declared.flag, *declared.aliases)

@@ -53,3 +53,13 @@ DISCOVERY_CAPPED = metric(
     "gauge",
     "Nodes discovered beyond --max-nodes; they are not polled.",
 )
+CONFIG_RELOAD_OK = metric(
+    "exporter_config_last_reload_successful",
+    "gauge",
+    "Whether the last reload of the configuration (SIGHUP, POST /-/reload) worked.",
+)
+CONFIG_RELOAD_AT = metric(
+    "exporter_config_last_reload_success_timestamp_seconds",
+    "gauge",
+    "Unix time of the last successful load of the configuration.",
+)

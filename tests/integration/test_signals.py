@@ -1,5 +1,5 @@
-"""Signals an operator's tools send: SIGHUP, SIGUSR1 and SIGUSR2 are logged and leave the
-exporter running; SIGTERM stops it within seconds however many nodes never answer; a second
+"""Signals an operator's tools send: SIGHUP reloads, SIGUSR1 and SIGUSR2 are logged, and the
+exporter keeps running; SIGTERM stops it within seconds however many nodes never answer; a second
 SIGTERM while it stops ends it at once."""
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _stopped_within(exporter: ExporterProcess, seconds: float) -> float:
 
 
 @pytest.mark.skipif(not FLAVORS, reason="no server binaries")
-def test_hup_and_usr_signals_are_logged_and_the_exporter_keeps_polling(
+def test_hup_reloads_usr_signals_are_logged_and_the_exporter_keeps_polling(
     run_exporter: Callable[..., ExporterProcess], tmp_path: Path
 ) -> None:
     server: ServerProcess = start_standalone(FLAVORS[0], tmp_path / "node")
@@ -58,13 +58,13 @@ def test_hup_and_usr_signals_are_logged_and_the_exporter_keeps_polling(
             "--redis-addr", server.address, "--poll-interval", "1", "--poll-timeout", "0.5"
         )
         exporter.wait_up(server.address)
-        for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        for sig, line in (
+            (signal.SIGHUP, "configuration reloaded"),
+            (signal.SIGUSR1, "received SIGUSR1: ignored"),
+            (signal.SIGUSR2, "received SIGUSR2: ignored"),
+        ):
             exporter.proc.send_signal(sig)
-            wait_until(
-                functools.partial(_logged, exporter, f"received {sig.name}: ignored"),
-                10,
-                what=f"the log line for {sig.name}",
-            )
+            wait_until(functools.partial(_logged, exporter, line), 10, what=f"{line!r}")
             assert exporter.proc.poll() is None, exporter.logs()
         before = exporter.metrics()
         assert exporter.get("/metrics")[0] == 200 and before

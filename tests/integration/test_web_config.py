@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import socket
 import ssl
 import subprocess
 import urllib.error
@@ -83,6 +84,17 @@ def _start(
     )
 
 
+def _serving(exporter: ExporterProcess) -> bool:
+    """The listener accepts (it is bound before the server starts to listen)."""
+    if exporter.proc.poll() is not None:
+        raise AssertionError(exporter.logs())
+    try:
+        socket.create_connection(("127.0.0.1", exporter.port), timeout=1).close()
+    except OSError:
+        return False
+    return "listening on https://" in exporter.logs()
+
+
 @pytest.fixture
 def tls_exporter(
     monkeypatch: pytest.MonkeyPatch, run_exporter: Callable[..., ExporterProcess]
@@ -92,7 +104,7 @@ def tls_exporter(
         # for the process alone, and this for the log line.
         monkeypatch.setattr(ExporterProcess, "_healthy", lambda self: self.proc.poll() is None)
         exporter = _start(run_exporter, config, flag)
-        wait_until(lambda: "listening on https://" in exporter.logs(), 20, what="https")
+        wait_until(lambda: _serving(exporter), 20, what="the HTTPS listener")
         return exporter
 
     return start
@@ -114,7 +126,7 @@ def test_basic_auth_over_tls_lets_only_the_configured_user_in(
 ) -> None:
     config, pki = _write(tmp_path, None)
     exporter = tls_exporter(config, "--web.config.file")
-    wait_until(lambda: _get(exporter, "/health", pki) == 200, 10, what="/health over TLS")
+    assert _get(exporter, "/health", pki) == 200
     for path in ("/metrics", "/", "/api/topology", "/ready", "/scrape?target=127.0.0.1:1"):
         assert _get(exporter, path, pki) == 401, path
         assert _get(exporter, path, pki, USER, "wrong") == 401, path
