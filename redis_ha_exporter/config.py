@@ -58,6 +58,13 @@ PRIVATE_NETWORKS = (
     "[::1/128]",
     "[fc00::/7]",
     "localhost",
+    # Names of private namespaces: Kubernetes services, RFC 8375, ICANN's .internal, mDNS.
+    "*.svc",
+    "*.cluster.local",
+    "*.internal",
+    "*.home.arpa",
+    "*.local",
+    "*.localdomain",
 )
 
 # The default limit on the replies of one poll: real INFO replies are tens of kB and a full
@@ -498,8 +505,9 @@ class _CoreSettings(BaseSettings):
             metavar="PATTERN",
             help="a node a Sentinel names is polled (and sent a password) only when it matches "
             "one of these, as for --scrape-allow; `*` allows any",
-            default_text="loopback, the private ranges, each Sentinel's own /24 (IPv6 /64) "
-            "and, for a Sentinel given by name, its domain",
+            default_text="loopback, the private ranges and names (`*.svc`, `*.cluster.local`, "
+            "`*.internal`, ...), names of one label, each Sentinel's own /24 (IPv6 /64) and, "
+            "for a Sentinel given by name, its domain",
         ),
     ] = Field(default_factory=list)
     max_nodes: Annotated[
@@ -709,6 +717,20 @@ class _CoreSettings(BaseSettings):
 
     def scrape_patterns(self) -> list[TargetPattern]:
         return [parse_target_pattern(p) for p in self.scrape_allow]
+
+    def discovery_allows(self) -> Callable[[str, int], bool]:
+        """Whether discovery may contact `host:port`: --discovery-allow, or by default the
+        private networks and names (PRIVATE_NETWORKS), each Sentinel's neighbourhood, and
+        names of one label (`redis-master`, as Docker Compose and /etc/hosts have them)."""
+        patterns = self.discovery_patterns()
+        short_names = not self.discovery_allow
+
+        def allows(host: str, port: int) -> bool:
+            if short_names and "." not in host.rstrip(".") and ip_literal(host) is None:
+                return True
+            return any(p.matches(host, port) for p in patterns)
+
+        return allows
 
     def discovery_patterns(self) -> list[TargetPattern]:
         """--discovery-allow, or the default: loopback, the private ranges, and each

@@ -124,7 +124,7 @@ class Runtime:
         self._shard = Shard(settings.shard, settings.total_shards)
         self._data_creds = settings.data_credentials()
         self._sentinel_creds = settings.sentinel_credentials()
-        self._discovery_allow = settings.discovery_patterns()
+        self._discovery_allows = settings.discovery_allows()
         self._max_nodes = settings.max_nodes
         self._web = settings.web_config()
         self.auth.users = dict(self._web.users)
@@ -348,9 +348,7 @@ class Runtime:
                         poller.poke()
 
     def _allowed(self, address: RedisAddress) -> bool:
-        return address.scheme != "unix" and any(
-            p.matches(address.host, address.port) for p in self._discovery_allow
-        )
+        return address.scheme != "unix" and self._discovery_allows(address.host, address.port)
 
     def _report_limits(
         self, rejected: Mapping[str, frozenset[str]], capped: frozenset[str]

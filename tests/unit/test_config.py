@@ -438,3 +438,22 @@ def test_tls_options_default_to_the_system_store_and_verification() -> None:
     assert settings.data_tls().verify and settings.sentinel_tls().verify
     assert settings.sentinel_tls().server_name is None
     assert settings.data_tls().context().verify_mode.name == "CERT_REQUIRED"
+
+
+def test_discovery_allows_private_networks_and_names_by_default_and_only_the_list_when_given() -> (
+    None
+):
+    default = load_settings({"sentinel_addr": ["sentinel-1:26379"]}).discovery_allows()
+    for host in ("redis-master", "redis-0.redis.ns.svc.cluster.local", "10.1.2.3", "[::1]"):
+        assert default(host.strip("[]"), 6379), host
+    for host in ("203.0.113.5", "evil.example.com", "::ffff:203.0.113.5"):
+        assert not default(host, 6379), host
+    by_ip = load_settings({"sentinel_addr": ["198.51.100.7:26379"]}).discovery_allows()
+    assert by_ip("198.51.100.99", 6379) and not by_ip("198.51.101.1", 6379)
+    by_name = load_settings({"sentinel_addr": ["s-0.redis.example.org:26379"]}).discovery_allows()
+    assert by_name("r-1.redis.example.org", 6379) and not by_name("r-1.other.org", 6379)
+    given = load_settings(
+        {"sentinel_addr": ["sentinel-1:26379"], "discovery_allow": ["10.0.0.0/8:6379"]}
+    ).discovery_allows()
+    assert given("10.9.9.9", 6379) and not given("10.9.9.9", 7000)
+    assert not given("redis-master", 6379)
