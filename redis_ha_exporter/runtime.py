@@ -43,6 +43,7 @@ from redis_ha_exporter.webconfig import BasicAuth
 
 log = logging.getLogger("redis_ha_exporter.runtime")
 
+_ROLE_NAMES = {"slave": "replica"}
 # The longest shutdown waits for pollers and subscriptions to stop before it leaves them.
 STOP_TIMEOUT = 5.0
 # Signals that would end the process by default and must not: SIGHUP (logrotate and
@@ -290,6 +291,13 @@ class Runtime:
             if self.pollers.get(snap.instance) is not item.poller:
                 continue  # a poller being stopped may still finish one poll
             before = self.store.nodes.get(snap.instance)
+            if before is not None and before.role and snap.role and before.role != snap.role:
+                log.info(
+                    "node %s changed role: %s -> %s",
+                    snap.instance,
+                    _ROLE_NAMES.get(before.role, before.role),
+                    _ROLE_NAMES.get(snap.role, snap.role),
+                )
             self.store.put(snap)
             if snap.kind == "sentinel" or before is None or before.identity != snap.identity:
                 rediscover = True

@@ -406,3 +406,16 @@ def test_stop_leaves_pollers_that_do_not_stop_within_its_timeout(
     took = asyncio.run(stop())
     assert 0.2 <= took < 2
     assert "did not stop within 0.2s; exiting without them" in caplog.text
+
+
+def test_a_role_change_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="redis_ha_exporter.runtime")
+
+    async def scenario() -> None:
+        runtime = discovered()
+        for role in ("master", "master", "slave", "slave"):
+            publish(runtime, data_node(MASTER, role, "mymaster", run_id="r0"))
+
+    asyncio.run(scenario())
+    lines = [r.getMessage() for r in caplog.records if "changed role" in r.getMessage()]
+    assert lines == [f"node {MASTER} changed role: master -> replica"]
