@@ -94,7 +94,10 @@ class Link(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._received += len(data)
         if self._received > self._max:
-            # Fed no further: the partial reply goes with the reader when the link is dropped.
+            # The partial reply goes now, not whenever the link's cycles are collected: a
+            # server that keeps sending too much would otherwise hold the limit per poll.
+            self._reader = hiredis.Reader(replyError=ReplyError)
+            self._replies = []
             self._fail(ReplyTooLarge(f"reply over the limit of {self._max} bytes"))
             self.close()
             return

@@ -95,7 +95,7 @@ def test_a_reply_over_the_limit_is_a_down_node_and_its_memory_is_given_back(
         # Each poll read at most the limit before dropping the connection; nothing of the
         # 50 MB replies stays.
         rss = _sample(text, "process_resident_memory_bytes")
-        assert rss is not None and rss < 120 << 20, rss
+        assert rss is not None and rss < 80 << 20, rss
         log = exporter.logs()
         assert log.count(f"node {flooding_server} is down") == 1, log
     finally:
