@@ -147,14 +147,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("demo: this takes a few seconds", flush=True)
         with Topology(chosen, Path(tmp), password=password) as topo:
             sentinels = [s.address for s in topo.sentinels]
-            settings = load_settings(
-                {
-                    **DEMO_DEFAULTS,
-                    **args,
-                    "sentinel_addr": sentinels,
-                    "redis_password": SecretStr(password),
-                }
-            )
+            values = {
+                **DEMO_DEFAULTS,
+                **args,
+                "sentinel_addr": sentinels,
+                "redis_password": SecretStr(password),
+            }
+            settings = load_settings(values)
             setup_logging(settings.log_level, settings.log_format, settings.secrets())
             failover = "make failover" + ("" if port == 9121 else f" PORT={port}")
             print(f"demo: Sentinels at {', '.join(sentinels)}; the exporter only knows these.")
@@ -164,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("demo: Ctrl-C stops the exporter and every server.", flush=True)
             write_marker(port, [s.port for s in topo.sentinels])
             try:
-                return serve(settings)
+                return serve(settings, lambda: load_settings(values))
             finally:
                 with contextlib.suppress(OSError):
                     remove_marker(port)
