@@ -270,7 +270,7 @@ def serve(settings: Settings, reload: Callable[[], Settings] | None = None) -> i
             date_header=False,
             http=LimitedHttp,
         )
-        web = settings.web_config()
+        web = runtime.web
         context = web.server_context()
         if context is not None:
             # uvicorn makes its context from file names when it loads; ours has the versions

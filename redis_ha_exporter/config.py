@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast, get_origin
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -46,7 +45,7 @@ from redis_ha_exporter.address import (
     parse_target_pattern,
 )
 from redis_ha_exporter.sources.base import Setting
-from redis_ha_exporter.webconfig import WebConfig, WebConfigError, load_web_config
+from redis_ha_exporter.webconfig import WebConfig, WebConfigError, load_web_config, read_yaml
 
 # Where discovered nodes may be, unless --discovery-allow says otherwise.
 PRIVATE_NETWORKS = (
@@ -981,13 +980,9 @@ class _YamlSource(PydanticBaseSettingsSource):
             return {}
         where = _describe(("config_file",))
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError([f"{where}: cannot read {str(path)!r}: {exc.strerror}"]) from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f" at line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError([f"{where}: {str(path)!r} is not valid YAML{line}"]) from None
+            data = read_yaml(path)
+        except WebConfigError as exc:
+            raise ConfigError([f"{where}: {exc}"]) from None
         if data is None:
             return {}
         if not isinstance(data, dict):

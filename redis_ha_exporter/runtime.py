@@ -39,7 +39,7 @@ from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import PollOptions
 from redis_ha_exporter.store import DiscoveryLimits, ReloadState, Store
 from redis_ha_exporter.web import create_app
-from redis_ha_exporter.webconfig import BasicAuth
+from redis_ha_exporter.webconfig import BasicAuth, WebConfig
 
 log = logging.getLogger("redis_ha_exporter.runtime")
 
@@ -115,8 +115,9 @@ class Runtime:
         self._task: asyncio.Task[None] | None = None
         self._stopping: set[asyncio.Task[None]] = set()
 
-    def _configure(self, settings: Settings) -> None:
-        """Everything taken from the settings, at start and on each reload."""
+    def _configure(self, settings: Settings, web: WebConfig | None = None) -> None:
+        """Everything taken from the settings, at start and on each reload (`web`: its web
+        config, when already read)."""
         self.settings = settings
         self._static = settings.data_targets()
         self._seeds = settings.sentinel_targets()
@@ -127,8 +128,8 @@ class Runtime:
         self._sentinel_creds = settings.sentinel_credentials()
         self._discovery_allows = settings.discovery_allows()
         self._max_nodes = settings.max_nodes
-        self._web = settings.web_config()
-        self.auth.users = dict(self._web.users)
+        self.web = web if web is not None else settings.web_config()
+        self.auth.users = dict(self.web.users)
 
     def reload(self) -> bool:
         """Reads the configuration again and applies it: changed targets are reconciled,
@@ -139,7 +140,7 @@ class Runtime:
         try:
             settings = self._load()
             web = settings.web_config()
-            if (web.tls, self._web.tls) == (True, True) and self.server_context is not None:
+            if (web.tls, self.web.tls) == (True, True) and self.server_context is not None:
                 self.server_context.load_cert_chain(web.cert_file or "", web.key_file)
         except (ConfigError, OSError, ssl.SSLError, ValueError) as exc:
             problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
@@ -151,7 +152,7 @@ class Runtime:
             for name in ("listen_address", "log_level", "log_format")
             if getattr(settings, name) != getattr(self.settings, name)
         ]
-        if web.tls != self._web.tls:
+        if web.tls != self.web.tls:
             fixed.append("web_config_file (turning TLS on or off)")
         if fixed:
             log.warning("reload: %s take effect only after a restart", ", ".join(fixed))
@@ -160,7 +161,7 @@ class Runtime:
         self.store.stale_after = settings.poll_interval * 3
         self.renderer.min_age = settings.metrics_min_age
         self.scraper.reconfigure(settings.scrape_patterns(), settings.data_credentials(), self.poll)
-        self._configure(settings)
+        self._configure(settings, web)
         for poller in self.pollers.values():
             poller.reconfigure(self.poll)
         self._rediscover()

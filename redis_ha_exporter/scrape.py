@@ -168,7 +168,9 @@ class TargetScraper:
         self._idle_after = max(3 * settings.interval, 60.0)
         entries, self._on_demand = list(self._on_demand.values()), {}
         for entry in entries:
-            self._closing.add(asyncio.ensure_future(entry.poller.stop()))
+            closing = asyncio.ensure_future(entry.poller.stop())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
 
     async def close(self) -> None:
         entries, self._on_demand = list(self._on_demand.values()), {}

@@ -62,6 +62,21 @@ class WebConfigError(ValueError):
     """The file cannot be used; the message says why (never a password hash)."""
 
 
+def read_yaml(path: Path) -> Any:
+    """A YAML file's contents. Errors say where, never what: PyYAML's own messages quote the
+    offending line, which may hold a password or a hash, and span several lines."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise WebConfigError(f"cannot read {str(path)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise WebConfigError(f"{str(path)!r} is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise WebConfigError(f"{str(path)!r} is not valid YAML{line}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class WebConfig:
     cert_file: str | None = None
@@ -92,12 +107,7 @@ class WebConfig:
 
 def load_web_config(path: Path) -> WebConfig:
     """The file parsed and checked: its certificates load, its hashes are bcrypt's."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise WebConfigError(f"cannot read {str(path)!r}: {exc.strerror}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise WebConfigError(f"{str(path)!r} is not YAML: {exc}") from None
+    data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise WebConfigError(f"{str(path)!r} must be a mapping")
     unknown = sorted(set(data) - _KEYS)

@@ -65,3 +65,13 @@ def test_basic_auth_allows_the_user_with_the_password_only() -> None:
         ]
 
     assert asyncio.run(check()) == [True, True, False, False, False, False]
+
+
+def test_a_web_config_that_is_not_yaml_names_the_line_and_shows_none_of_it(
+    tmp_path: Path,
+) -> None:
+    path = _file(tmp_path, 'basic_auth_users:\n  u: "$2b$10$abcdefghij\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings({"web_config_file": str(path)})
+    (line,) = info.value.problems
+    assert line.endswith("is not valid YAML at line 3") and "$2b$" not in line
