@@ -158,7 +158,6 @@ class Runtime:
             log.warning("reload: %s take effect only after a restart", ", ".join(fixed))
         self.poll = poll_settings(settings)
         self.store.interval = settings.poll_interval
-        self.store.stale_after = settings.poll_interval * 3
         self.renderer.min_age = settings.metrics_min_age
         self.scraper.reconfigure(settings.scrape_patterns(), settings.data_credentials(), self.poll)
         self._configure(settings, web)

@@ -56,7 +56,7 @@ class ReloadState:
 class Store:
     def __init__(self, interval: float, stale_after_intervals: float = 3.0) -> None:
         self.interval = interval
-        self.stale_after = interval * stale_after_intervals
+        self._stale_intervals = stale_after_intervals
         self._nodes: dict[str, NodeSnapshot] = {}
         self._groups: dict[str, GroupState] = {}
         self.generation = 0
@@ -65,6 +65,11 @@ class Store:
         self._discovery = DiscoveryLimits()
         self._reload = ReloadState()
         self._ready = False
+
+    @property
+    def stale_after(self) -> float:
+        """Seconds after which a node's data is too old to export: a few intervals."""
+        return self.interval * self._stale_intervals
 
     @property
     def nodes(self) -> Mapping[str, NodeSnapshot]:
