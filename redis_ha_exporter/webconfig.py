@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import hmac
+import os
 import ssl
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -185,13 +185,10 @@ class BasicAuth:
     CACHE = 1024
 
     def __init__(self, users: Mapping[str, bytes]) -> None:
-        import bcrypt
-
-        self._bcrypt = bcrypt
-        self._users: dict[str, bytes] = dict(users)
-        self._dummy = bcrypt.hashpw(b"not a password", bcrypt.gensalt(10))
         self._cache: OrderedDict[str, bool] = OrderedDict()
-        self._key = hashlib.sha256(self._dummy).digest()  # per process: the digests are ours
+        self._key = os.urandom(32)  # per process: the digests are ours
+        self._dummy = b""
+        self.users = users
 
     @property
     def users(self) -> Mapping[str, bytes]:
@@ -199,9 +196,14 @@ class BasicAuth:
 
     @users.setter
     def users(self, users: Mapping[str, bytes]) -> None:
-        """New users (a reload): answers kept for the old ones go."""
+        """New users (a reload): answers kept for the old ones go. bcrypt is loaded, and the
+        dummy hash made (70 ms), only once there are users: without them nothing is checked."""
         self._users = dict(users)
         self._cache.clear()
+        if self._users and not self._dummy:
+            import bcrypt
+
+            self._dummy = bcrypt.hashpw(b"not a password", bcrypt.gensalt(10))
 
     async def allows(self, header: str) -> bool:
         scheme, _, encoded = header.partition(" ")
@@ -220,7 +222,9 @@ class BasicAuth:
             return known
         hashed = self._users.get(user)
         candidate = hashed if hashed is not None else self._dummy
-        ok = await asyncio.to_thread(self._bcrypt.checkpw, password.encode(), candidate)
+        import bcrypt
+
+        ok = await asyncio.to_thread(bcrypt.checkpw, password.encode(), candidate)
         ok = ok and hashed is not None
         self._cache[digest] = ok
         if len(self._cache) > self.CACHE:
