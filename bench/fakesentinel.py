@@ -8,7 +8,7 @@ once. `--mode silent`: each port listens and accepts, then never replies, so pol
 It prints one JSON line `{"sentinel": port, "nodes": [...]}` once everything listens, and on
 SIGTERM or SIGINT writes what it was asked, and how many connections the dead nodes accepted,
 to `--out`. It answers what our exporter asks a Sentinel (redis_ha_exporter/sources/
-sentinel.py and info.py, the event subscription of discovery.py); anything else gets an error
+sentinel.py and info.py, the event subscription of events.py); anything else gets an error
 reply and is counted under `unknown`.
 """
 

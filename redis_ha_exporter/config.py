@@ -182,6 +182,45 @@ class Credentials:
     password: SecretStr | None = None
 
 
+class ScrapeAllowConfig(BaseModel):
+    """A YAML `scrape_allow:` entry with the credentials for the targets it admits. A plain
+    pattern (a flag, the environment, a string in the YAML list) admits targets without any."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pattern: str
+    user: str | None = None
+    password: SecretStr | None = None
+    password_file: PasswordFile | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        parse_target_pattern(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_password(self) -> ScrapeAllowConfig:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give either password or password_file, not both")
+        return self
+
+    def credentials(self) -> Credentials:
+        password = self.password
+        if self.password_file is not None:
+            password = self.password_file.secret
+        return Credentials(self.user, password)
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapeRule:
+    """An on-demand `/scrape` target matching `pattern` is polled with `credentials`; the
+    first matching rule wins."""
+
+    pattern: TargetPattern
+    credentials: Credentials
+
+
 @dataclass(frozen=True, slots=True)
 class TlsOptions:
     """How `rediss://` connections to one kind of node (data nodes, or Sentinels) are made:
@@ -485,14 +524,15 @@ class _CoreSettings(BaseSettings):
         ),
     ] = Field(default=1.0, ge=0)
     scrape_allow: Annotated[
-        list[str],
+        list[ScrapeAllowConfig],
         option(
             "--scrape-allow",
             "REDIS_EXPORTER_SCRAPE_ALLOW",
             metavar="PATTERN",
             help="`/scrape?target=` may poll a node it does not know when it matches one of "
             "these: a host glob or CIDR with an optional port glob (`10.0.0.0/8:6379`, "
-            "`redis-*.svc:*`)",
+            "`redis-*.svc:*`); no credentials are sent to it unless a YAML entry gives them "
+            "(`{pattern, user, password_file}`)",
             default_text="none: unknown targets get 403",
         ),
     ] = Field(default_factory=list)
@@ -562,7 +602,6 @@ class _CoreSettings(BaseSettings):
         "redis_addr",
         "sentinel_addr",
         "sentinel_master",
-        "scrape_allow",
         "discovery_allow",
         mode="before",
     )
@@ -581,10 +620,20 @@ class _CoreSettings(BaseSettings):
         port = ADDRESS_PORTS[str(info.field_name)]
         return _each_parses(value, lambda item: parse_address(item, port))
 
-    @field_validator("scrape_allow", "discovery_allow")
+    @field_validator("discovery_allow")
     @classmethod
     def _patterns(cls, value: list[str]) -> list[str]:
         return _each_parses(value, parse_target_pattern)
+
+    @field_validator("scrape_allow", mode="before")
+    @classmethod
+    def _scrape_entries(cls, value: Any) -> Any:
+        """A pattern given as a string (a flag, the environment, the YAML list) is an entry
+        without credentials."""
+        value = _split(value)
+        if isinstance(value, list):
+            return [{"pattern": p} if isinstance(p, str) else p for p in value]
+        return value
 
     @field_validator("total_shards")
     @classmethod
@@ -714,8 +763,12 @@ class _CoreSettings(BaseSettings):
             seen.setdefault(addr.instance, Target(addr, _url_credentials(addr, default)))
         return list(seen.values())
 
-    def scrape_patterns(self) -> list[TargetPattern]:
-        return [parse_target_pattern(p) for p in self.scrape_allow]
+    def scrape_rules(self) -> list[ScrapeRule]:
+        """--scrape-allow in order, each with the credentials its targets get (none for a
+        plain pattern)."""
+        return [
+            ScrapeRule(parse_target_pattern(p.pattern), p.credentials()) for p in self.scrape_allow
+        ]
 
     def discovery_allows(self) -> Callable[[str, int], bool]:
         """Whether discovery may contact `host:port`: --discovery-allow, or by default the
@@ -784,6 +837,9 @@ class _CoreSettings(BaseSettings):
             for secret in (target.credentials.password, target.address.password):
                 if secret is not None:
                     out.append(secret.get_secret_value())
+        for rule in self.scrape_rules():
+            if rule.credentials.password is not None:
+                out.append(rule.credentials.password.get_secret_value())
         return tuple(s for s in dict.fromkeys(out) if s)
 
     def masked(self) -> dict[str, Any]:
@@ -798,6 +854,12 @@ class _CoreSettings(BaseSettings):
         for entry in out["targets"]:
             entry["addr"] = parse_address(entry["addr"]).redacted()
             entry["password"] = MASK if entry.get("password") else None
+        out["scrape_allow"] = [
+            entry["pattern"]
+            if not any(entry[k] for k in ("user", "password", "password_file"))
+            else {k: MASK if k == "password" and v else v for k, v in entry.items()}
+            for entry in out["scrape_allow"]
+        ]
         for which, creds in (
             ("redis", self.data_credentials()),
             ("sentinel", self.sentinel_credentials()),
@@ -1000,7 +1062,9 @@ def _describe(loc: tuple[int | str, ...]) -> str:
     declared = OPTIONS.get(name)
     if declared is None or declared.flag is None:
         return f"config file key {name!r}"
-    return f"{declared.flag} ({', '.join(declared.env)})" if declared.env else declared.flag
+    where = f"{declared.flag} ({', '.join(declared.env)})" if declared.env else declared.flag
+    # An entry of a list of mappings (`scrape_allow[1.pattern]`).
+    return where + (f" [{'.'.join(str(p) for p in loc[1:])}]" if loc[1:] else "")
 
 
 def load_settings(flags: Mapping[str, Any]) -> Settings:

@@ -19,7 +19,7 @@ from typing import Any
 
 from redis_ha_exporter.address import redact
 from redis_ha_exporter.config import MAX_REPLY_BYTES, TlsOptions
-from redis_ha_exporter.discovery import NodeSpec
+from redis_ha_exporter.nodes import NodeSpec
 from redis_ha_exporter.poll import poll
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import PollOptions, Source

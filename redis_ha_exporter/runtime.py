@@ -24,20 +24,17 @@ from starlette.applications import Starlette
 from redis_ha_exporter import sources
 from redis_ha_exporter.address import RedisAddress
 from redis_ha_exporter.config import ConfigError, Settings, source_values
-from redis_ha_exporter.discovery import (
-    NodeSpec,
-    SentinelEvents,
-    Shard,
-    derive_nodes,
-    share,
-    track_failovers,
-)
+from redis_ha_exporter.events import SentinelEvents
 from redis_ha_exporter.exposition import Renderer
+from redis_ha_exporter.failovers import track_failovers
+from redis_ha_exporter.nodes import NodeSpec
 from redis_ha_exporter.poller import NodePoller, PollSettings
 from redis_ha_exporter.scrape import TargetScraper
+from redis_ha_exporter.sharding import Shard, share
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import PollOptions
 from redis_ha_exporter.store import DiscoveryLimits, ReloadState, Store
+from redis_ha_exporter.topology import derive_nodes
 from redis_ha_exporter.web import create_app
 from redis_ha_exporter.webconfig import BasicAuth, WebConfig
 
@@ -93,8 +90,7 @@ class Runtime:
         self.scraper = TargetScraper(
             self.renderer,
             lambda instance: self._aliases.get(instance, instance),
-            settings.scrape_patterns(),
-            settings.data_credentials(),
+            settings.scrape_rules(),
             self.poll,
             sources.ALL,
         )
@@ -121,7 +117,6 @@ class Runtime:
         self.settings = settings
         self._static = settings.data_targets()
         self._seeds = settings.sentinel_targets()
-        self._seed_instances = frozenset(t.address.instance for t in self._seeds)
         self._only = frozenset(settings.sentinel_master)
         self._shard = Shard(settings.shard, settings.total_shards)
         self._data_creds = settings.data_credentials()
@@ -159,7 +154,7 @@ class Runtime:
         self.poll = poll_settings(settings)
         self.store.interval = settings.poll_interval
         self.renderer.min_age = settings.metrics_min_age
-        self.scraper.reconfigure(settings.scrape_patterns(), settings.data_credentials(), self.poll)
+        self.scraper.reconfigure(settings.scrape_rules(), self.poll)
         self._configure(settings, web)
         for poller in self.pollers.values():
             poller.reconfigure(self.poll)
@@ -310,7 +305,6 @@ class Runtime:
             self._seeds,
             [*self.store.nodes.values(), *self._handed_off.values()],
             self.specs,
-            only=self._only,
             data_credentials=self._data_creds,
             sentinel_credentials=self._sentinel_creds,
             aliases=self._aliases,
@@ -334,15 +328,8 @@ class Runtime:
             if key not in self._logged_keys:
                 self._logged_keys.add(key)
                 log.info("%s", why)
-        steering = [
-            s
-            for s in self.store.nodes.values()
-            if s.kind == "sentinel"
-            and s.instance in topology.specs
-            and (s.instance in self._seed_instances or not topology.specs[s.instance].static)
-        ]
         before = self.store.groups
-        groups = track_failovers(before, steering, time.time(), self._only)
+        groups = track_failovers(before, topology.steering, time.time())
         groups = {name: state for name, state in groups.items() if self._shard.owns(name)}
         self.store.set_groups(groups)
         self.store.unexported = mine.unexported

@@ -2,7 +2,8 @@
 
 A node the exporter polls is answered from its cached series, without opening a connection.
 A node it does not know is polled on demand only when it matches `--scrape-allow`, with the
-credentials of the exporter's configuration; its connection is kept for the next scrape.
+credentials of the first pattern it matches (none for a pattern without); its connection is
+kept for the next scrape.
 """
 
 from __future__ import annotations
@@ -14,16 +15,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from redis_ha_exporter.address import (
-    AddressError,
-    RedisAddress,
-    TargetPattern,
-    ip_literal,
-    parse_address,
-)
-from redis_ha_exporter.config import Credentials
-from redis_ha_exporter.discovery import NodeSpec
+from redis_ha_exporter.address import AddressError, RedisAddress, ip_literal, parse_address
+from redis_ha_exporter.config import Credentials, ScrapeRule
 from redis_ha_exporter.exposition import Renderer, gzip_body, node_body
+from redis_ha_exporter.nodes import NodeSpec
 from redis_ha_exporter.poller import NodePoller, PollSettings
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import Source
@@ -89,8 +84,7 @@ class TargetScraper:
         self,
         renderer: Renderer,
         resolve: Callable[[str], str],
-        allow: Sequence[TargetPattern],
-        credentials: Credentials,
+        allow: Sequence[ScrapeRule],
         settings: PollSettings,
         sources: Sequence[Source[Any]],
         max_on_demand: int = 256,
@@ -98,7 +92,6 @@ class TargetScraper:
         self._renderer = renderer
         self._resolve = resolve
         self._allow = tuple(allow)
-        self._credentials = credentials
         self._settings = settings
         self._sources = sources
         self._max = max_on_demand
@@ -120,19 +113,27 @@ class TargetScraper:
             return Scraped(200, body, compress)
         if instance in self._renderer.store.nodes:
             return _error(503, f"{instance} has not been polled yet; try again shortly")
-        if address.scheme == "unix" or not any(
-            p.matches(address.host, address.port) for p in self._allow
-        ):
+        credentials = self._credentials_for(address)
+        if credentials is None:
             return _error(
                 403, f"{instance} is not polled by this exporter and matches no --scrape-allow"
             )
-        snap = await self._poll(address)
+        snap = await self._poll(address, credentials)
         body = node_body(snap, self._renderer.sources, openmetrics)
         if compress:
             body = gzip_body(body)
         return Scraped(200, body, compress)
 
-    async def _poll(self, address: RedisAddress) -> NodeSnapshot:
+    def _credentials_for(self, address: RedisAddress) -> Credentials | None:
+        """The credentials of the first rule `address` matches; None when it matches none."""
+        if address.scheme == "unix":
+            return None
+        for rule in self._allow:
+            if rule.pattern.matches(address.host, address.port):
+                return rule.credentials
+        return None
+
+    async def _poll(self, address: RedisAddress, credentials: Credentials) -> NodeSnapshot:
         now = time.monotonic()
         await self._evict(now)
         # One connection per server, however the target is spelt, and one per way of reaching
@@ -140,7 +141,7 @@ class TargetScraper:
         key = f"{address.scheme}://{address.instance}/{address.db}"
         entry = self._on_demand.pop(key, None)
         if entry is None:
-            spec = NodeSpec(address, self._credentials, static=True)
+            spec = NodeSpec(address, credentials, static=True)
             entry = _OnDemand(NodePoller(spec, self._settings, self._sources, lambda _: None))
             log.info("polling %s on demand for /scrape (it matches --scrape-allow)", key)
         self._on_demand[key] = entry  # most recently used last
@@ -157,13 +158,10 @@ class TargetScraper:
         for instance in idle:
             await self._on_demand.pop(instance).poller.stop()
 
-    def reconfigure(
-        self, allow: Sequence[TargetPattern], credentials: Credentials, settings: PollSettings
-    ) -> None:
-        """A reload's patterns, credentials and poll settings; the on-demand connections,
-        made with the old ones, are closed."""
+    def reconfigure(self, allow: Sequence[ScrapeRule], settings: PollSettings) -> None:
+        """A reload's patterns (with their credentials) and poll settings; the on-demand
+        connections, made with the old ones, are closed."""
         self._allow = tuple(allow)
-        self._credentials = credentials
         self._settings = settings
         self._idle_after = max(3 * settings.interval, 60.0)
         entries, self._on_demand = list(self._on_demand.values()), {}

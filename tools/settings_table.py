@@ -13,7 +13,7 @@ from pathlib import Path
 
 from redis_ha_exporter import sources
 from redis_ha_exporter.config import OPTIONS, Settings, is_repeatable, shown_default
-from redis_ha_exporter.discovery import EVENTS_ACL
+from redis_ha_exporter.events import EVENTS_ACL
 from redis_ha_exporter.wire import CONNECTION_ACL
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -232,16 +232,6 @@ def commands(node: NodeView, prev: InfoRecord | None) -> Sequence[Command]:
 def parse(node: NodeView, prev: InfoRecord | None, replies: Sequence[Reply]) -> InfoRecord:
     text = decode(replies[0])
     sections = parse_info(text)
-    sentinel = sections.get("sentinel")
-    if sentinel is not None and node.options.sentinel_masters:
-        # --sentinel-master: the groups we do not follow are not reported at all.
-        sections["sentinel"] = {
-            key: value
-            for key, value in sentinel.items()
-            if not key.startswith("master")
-            or not key[6:].isdigit()
-            or node.options.follows(parse_kv_list(value).get("name", ""))
-        }
     return InfoRecord.of(sections, text)
 
 

@@ -131,6 +131,7 @@ def info_families(snap: NodeSnapshot, b: FamilyBuilder) -> None:
     info = snap.get(InfoRecord)
     record = snap.get(SentinelRecord)
     known = {view.name for view in record.groups} if record is not None else set()
+    # Without a record (SENTINEL MASTERS refused) the INFO lines are all there is.
     for key, value in (info.sentinel if info is not None else {}).items():
         defn = n.SENTINEL_INFO_GAUGES.get(key)
         if defn is not None:
@@ -142,8 +143,12 @@ def info_families(snap: NodeSnapshot, b: FamilyBuilder) -> None:
             continue
         master = parse_kv_list(value)
         name = master.get("name", "")
-        if not plain_name(name) or "address" not in master or (known and name not in known):
-            continue  # a line a group name broke (or a group left out): not a group's line
+        if "address" not in master or (
+            name not in known if record is not None else not plain_name(name)
+        ):
+            # A line a group name broke, or a group the Sentinel source left out (a name
+            # with control characters, --sentinel-master): the source's choice holds here.
+            continue
         labels = {
             "master_name": master.get("name", ""),
             "master_address": master.get("address", ""),

@@ -16,7 +16,7 @@ import redis
 from redis_ha_exporter import sources
 from redis_ha_exporter.address import parse_address
 from redis_ha_exporter.config import Credentials
-from redis_ha_exporter.discovery import NodeSpec
+from redis_ha_exporter.nodes import NodeSpec
 from redis_ha_exporter.poller import NodePoller, PollSettings
 from redis_ha_exporter.snapshot import NodeSnapshot
 from tests.conftest import FLAVORS, wait_until

@@ -1,9 +1,13 @@
 """`/scrape?target=` against real servers: polled nodes come from the cache without opening a
-connection, unknown ones only when `--scrape-allow` matches, credentials never from the URL."""
+connection, unknown ones only when `--scrape-allow` matches, with the credentials of the
+pattern they match (none for a plain pattern), credentials never from the URL."""
 
 from __future__ import annotations
 
 import gzip
+import os
+import socket
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +48,22 @@ def scrape(
 def connections(client: redis.Redis) -> int:
     """Connections the server has accepted; `client` keeps its own one open."""
     return int(client.info("stats")["total_connections_received"])
+
+
+def allowing(tmp_path: Path, known: str, pattern: str, password: str | None = PASSWORD) -> Path:
+    """A config polling `known` (with PASSWORD) whose `scrape_allow:` admits `pattern`,
+    with a password file holding `password` (a plain pattern when None)."""
+    secret = tmp_path / "scrape-password"
+    secret.write_text(PASSWORD + "\n")
+    entry = f'"{pattern}"'
+    if password is not None:
+        (tmp_path / "pattern-password").write_text(password + "\n")
+        entry = f'{{pattern: "{pattern}", password_file: "{tmp_path / "pattern-password"}"}}'
+    config = tmp_path / "scrape.yaml"
+    config.write_text(
+        f'redis_addr: ["{known}"]\nredis_password_file: "{secret}"\nscrape_allow:\n  - {entry}\n'
+    )
+    return config
 
 
 def identities(text: str, instance: str | None = None) -> set[Identity]:
@@ -119,16 +139,10 @@ def test_credentials_in_the_request_are_refused_and_never_echoed(
 
 
 def test_an_allowed_unknown_target_is_polled_on_demand_over_one_kept_connection(
-    nodes: list[ServerProcess], run_exporter: Any
+    nodes: list[ServerProcess], run_exporter: Any, tmp_path: Path
 ) -> None:
     known, unknown = nodes
-    exporter = run_exporter(
-        "--redis-addr",
-        known.address,
-        "--scrape-allow",
-        "127.0.0.1:*",
-        env={"REDIS_PASSWORD": PASSWORD},
-    )
+    exporter = run_exporter("--config-file", str(allowing(tmp_path, known.address, "127.0.0.1:*")))
     probe = redis.Redis.from_url(f"redis://{unknown.address}", password=PASSWORD)
     before = connections(probe)
     for _ in range(5):
@@ -152,16 +166,10 @@ def test_an_allowed_unknown_target_is_polled_on_demand_over_one_kept_connection(
 
 
 def test_spellings_of_one_address_share_one_connection_and_a_db_gets_its_own(
-    nodes: list[ServerProcess], run_exporter: Any
+    nodes: list[ServerProcess], run_exporter: Any, tmp_path: Path
 ) -> None:
     known, unknown = nodes
-    exporter = run_exporter(
-        "--redis-addr",
-        known.address,
-        "--scrape-allow",
-        "127.0.0.1:*",
-        env={"REDIS_PASSWORD": PASSWORD},
-    )
+    exporter = run_exporter("--config-file", str(allowing(tmp_path, known.address, "127.0.0.1:*")))
     port = unknown.port
     spellings = [
         f"127.0.0.1:{port}",
@@ -180,3 +188,89 @@ def test_spellings_of_one_address_share_one_connection_and_a_db_gets_its_own(
     # Another database of that server is another node to poll.
     assert scrape(exporter, f"redis://127.0.0.1:{port}/1")[0] == 200
     assert connections(probe) - before == 2
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[str, list[bytes]]]:
+    """A listener of the test's own: the address, and what each connection sent it. It answers
+    every read with an error, as a server that is not Redis would."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    received: list[bytes] = []
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            while not stop.is_set():
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                received.append(data)
+                conn.sendall(b"-ERR not a redis\r\n")
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"127.0.0.1:{listener.getsockname()[1]}", received
+    stop.set()
+    listener.close()
+
+
+def test_a_plain_pattern_sends_no_credentials_and_a_pattern_with_a_file_sends_its_own(
+    nodes: list[ServerProcess],
+    run_exporter: Any,
+    tmp_path: Path,
+    recorder: tuple[str, list[bytes]],
+) -> None:
+    known, unknown = nodes
+    address, received = recorder
+    other = f"pattern-Pw-{os.getpid()}"
+    (tmp_path / "other").write_text(other + "\n")
+    secret = tmp_path / "data-password"
+    secret.write_text(PASSWORD + "\n")
+    config = tmp_path / "scrape.yaml"
+    # The first pattern a target matches gives its credentials: the recorder's port is plain.
+    config.write_text(
+        f'redis_addr: ["{known.address}"]\n'
+        f'redis_password_file: "{secret}"\n'
+        "scrape_allow:\n"
+        f'  - "127.0.0.1:{address.rpartition(":")[2]}"\n'
+        f'  - {{pattern: "127.0.0.1:{unknown.port}", password_file: "{secret}"}}\n'
+        f'  - {{pattern: "127.0.0.1:*", user: "someone", password_file: "{tmp_path / "other"}"}}\n'
+    )
+    exporter = run_exporter("--config-file", str(config))
+    exporter.wait_up(known.address)
+
+    status, body, _ = scrape(exporter, address)
+    assert status == 200
+    assert {s.value for s in parse_series(body.decode()) if s.name == "redis_up"} == {0.0}
+    sent = b"".join(received)
+    assert sent, "the recorder was polled"
+    assert b"AUTH" not in sent.upper() and PASSWORD.encode() not in sent
+    assert other.encode() not in sent
+
+    # The pattern with the password file: the real server answers.
+    status, body, _ = scrape(exporter, unknown.address)
+    assert {s.value for s in parse_series(body.decode()) if s.name == "redis_up"} == {1.0}
+
+    # A pattern's own user and password, refused by a server that has neither: the error
+    # says so, and names no secret.
+    stray = start_standalone(FLAVORS[0], tmp_path / "stray")
+    try:
+        status, body, _ = scrape(exporter, stray.address)
+        text = body.decode()
+        assert {s.value for s in parse_series(text) if s.name == "redis_up"} == {0.0}
+        assert other not in text and PASSWORD not in text
+    finally:
+        stray.stop()
+    assert other not in exporter.logs() and PASSWORD not in exporter.logs()

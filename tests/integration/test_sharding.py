@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from redis_ha_exporter.discovery import shard_of
 from redis_ha_exporter.metrics import names as n
+from redis_ha_exporter.sharding import shard_of
 from tests.conftest import FLAVORS, ExporterProcess, wait_until
 from tests.metricnames import RUNTIME_PREFIXES
 from tests.promtext import parse_series

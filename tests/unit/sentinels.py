@@ -1,12 +1,19 @@
-"""Builders for Sentinel views and node snapshots used by the discovery and group tests."""
+"""Builders for Sentinel views, node snapshots and node sets used by the topology, sharding,
+failover and group tests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
+from pydantic import SecretStr
+
+from redis_ha_exporter.address import parse_address
+from redis_ha_exporter.config import Credentials, Target
+from redis_ha_exporter.nodes import NodeSpec
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.info import InfoRecord
 from redis_ha_exporter.sources.sentinel import SentinelGroupView, SentinelRecord
+from redis_ha_exporter.topology import Topology, derive_nodes
 
 
 def _entry(address: str, flags: str, runid: str = "") -> dict[str, str]:
@@ -71,4 +78,53 @@ def data_node(
         role=role,
         identity=run_id,
         records={InfoRecord: InfoRecord.of({"server": server, "replication": {"role": role}})},
+    )
+
+
+# -- node sets derived from them --------------------------------------------------------------
+
+DATA = Credentials("app", SecretStr("data-pw"))
+SENTINEL = Credentials(None, SecretStr("sentinel-pw"))
+SEED = "10.0.0.9:26379"
+PEERS = ("10.0.0.10:26379", "10.0.0.11:26379")
+
+
+def target(text: str, creds: Credentials = SENTINEL) -> Target:
+    return Target(parse_address(text), creds)
+
+
+def derive(
+    sentinels: Iterable[NodeSnapshot],
+    previous: Mapping[str, NodeSpec] | None = None,
+    static: Iterable[Target] = (),
+    seeds: Iterable[Target] = (target(SEED),),
+) -> dict[str, NodeSpec]:
+    return topology(sentinels, previous, static, seeds).specs
+
+
+def topology(
+    snapshots: Iterable[NodeSnapshot],
+    previous: Mapping[str, NodeSpec] | None = None,
+    static: Iterable[Target] = (),
+    seeds: Iterable[Target] = (target(SEED),),
+) -> Topology:
+    return derive_nodes(
+        static,
+        seeds,
+        list(snapshots),
+        previous or {},
+        data_credentials=DATA,
+        sentinel_credentials=SENTINEL,
+    )
+
+
+def summary(nodes: Mapping[str, NodeSpec]) -> dict[str, tuple[str, tuple[str, ...], bool]]:
+    return {i: (spec.kind, spec.groups, spec.static) for i, spec in nodes.items()}
+
+
+def two_groups() -> NodeSnapshot:
+    return sentinel(
+        SEED,
+        view("alpha", sentinels=PEERS),
+        view("beta", "10.0.1.1:6379", (), sentinels=PEERS),
     )

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from redis_ha_exporter.config import OPTIONS, ConfigError, Settings, load_settings, value_of
+from redis_ha_exporter.config import (
+    OPTIONS,
+    ConfigError,
+    Credentials,
+    Settings,
+    load_settings,
+    value_of,
+)
 from redis_ha_exporter.sources.slowlog import FETCH_MAX
 
 SECRET = "Pa55-w0rd-XYZ"
@@ -223,6 +230,48 @@ targets:
     assert pw("b.example:6380") == "from-file"
     assert (targets["c.example:6381"].username, pw("c.example:6381")) == (None, "default-pw")
     assert (targets["d.example:6382"].username, pw("d.example:6382")) == ("dave", "url-pw")
+
+
+def test_yaml_scrape_patterns_carry_their_own_credentials_and_plain_ones_none(
+    tmp_path: Path,
+) -> None:
+    pw_file = tmp_path / "scrape.pw"
+    pw_file.write_text("pattern-pw\n", encoding="utf-8")
+    config = write_yaml(
+        tmp_path,
+        f"""
+redis-password: default-pw
+scrape_allow:
+  - "10.0.0.0/8:6379"
+  - pattern: "redis-*.svc:*"
+    user: monitor
+    password_file: {pw_file}
+""",
+    )
+    settings = load_settings({"config_file": config})
+    plain, own = settings.scrape_rules()
+    assert (str(plain.pattern), plain.credentials) == ("10.0.0.0/8:6379", Credentials())
+    assert str(own.pattern) == "redis-*.svc:*" and own.credentials.username == "monitor"
+    assert own.credentials.password is not None
+    assert own.credentials.password.get_secret_value() == "pattern-pw"
+    assert "pattern-pw" in settings.secrets()
+    assert "pattern-pw" not in json.dumps(settings.masked())
+    # From a flag or the environment a pattern is plain.
+    (rule,) = load_settings({"scrape_allow": ["127.0.0.1:*"]}).scrape_rules()
+    assert rule.credentials == Credentials()
+
+
+def test_a_bad_yaml_scrape_pattern_is_reported_by_its_place(tmp_path: Path) -> None:
+    config = write_yaml(
+        tmp_path,
+        f"scrape_allow:\n  - pattern: '10.0.0.0/99'\n    password: {SECRET}\n  - '[::1'\n",
+    )
+    lines = problems({"config_file": config})
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("--scrape-allow (REDIS_EXPORTER_SCRAPE_ALLOW) [0.pattern]: ")
+    assert "10.0.0.0/99" in lines[0]
+    assert lines[1].startswith("--scrape-allow (REDIS_EXPORTER_SCRAPE_ALLOW) [1.pattern]: ")
+    assert not any(SECRET in line for line in lines)
 
 
 def test_yaml_target_with_unreadable_password_file_is_reported(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from redis_ha_exporter import sources
 from redis_ha_exporter.address import parse_address
 from redis_ha_exporter.config import Credentials
-from redis_ha_exporter.discovery import NodeSpec
+from redis_ha_exporter.nodes import NodeSpec
 from redis_ha_exporter.poller import (
     NodePoller,
     PollSettings,

@@ -10,9 +10,10 @@ from collections.abc import Iterable, Iterator, Sequence
 import pytest
 
 from redis_ha_exporter.config import OPTIONS, load_settings
-from redis_ha_exporter.discovery import SentinelEvents, shard_of
+from redis_ha_exporter.events import SentinelEvents
 from redis_ha_exporter.poller import NodePoller
 from redis_ha_exporter.runtime import Runtime, _Event, _Published
+from redis_ha_exporter.sharding import shard_of
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.sentinel import SentinelGroupView
 from tests.promtext import parse_series
