@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import ctypes
 import ctypes.util
+import datetime
 import json
 import logging
 import os
@@ -142,23 +143,35 @@ class _Redactor(logging.Filter):
         return True
 
 
-class _JsonFormatter(logging.Formatter):
+# What a JSON line may carry beside `ts`, `level`, `msg` and `logger`, when the line is about
+# a node, a Sentinel group or a change of state (README: Logs).
+LOG_FIELDS = ("instance", "master_name", "event")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line with stable keys: `ts` (RFC 3339, UTC, milliseconds),
+    `level`, `msg`, `logger`, and `instance`, `master_name` and `event` when known."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
-            {
-                "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-                "level": record.levelname.lower(),
-                "logger": record.name,
-                "msg": record.getMessage(),
-            }
-        )
+        stamp = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
+        out: dict[str, str] = {
+            "ts": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "msg": record.getMessage(),
+            "logger": record.name,
+        }
+        for key in LOG_FIELDS:
+            value = record.__dict__.get(key)
+            if value:
+                out[key] = str(value)
+        return json.dumps(out)
 
 
 def setup_logging(level: str, fmt: str, secrets: Sequence[str]) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_Redactor(secrets))
     handler.setFormatter(
-        _JsonFormatter()
+        JsonFormatter()
         if fmt == "json"
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )

@@ -101,7 +101,11 @@ class SentinelEvents:
                 async with pubsub:
                     await pubsub.subscribe(*EVENTS)
                     if failures:
-                        log.info("event subscription to %s restored", self.spec.instance)
+                        log.info(
+                            "event subscription to %s restored",
+                            self.spec.instance,
+                            extra={"event": "subscription_up", "instance": self.spec.instance},
+                        )
                     failures = 0
                     # Resync after (re)subscribing: events may have passed while we were away.
                     self._on_event(self.spec.instance, "subscribed", "")
@@ -114,6 +118,7 @@ class SentinelEvents:
                     "event subscription to %s lost: %s",
                     self.spec.instance,
                     type(exc).__name__,
+                    extra={"event": "subscription_down", "instance": self.spec.instance},
                 )
             finally:
                 if client is not None:

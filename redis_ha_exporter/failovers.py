@@ -54,7 +54,13 @@ def track_failovers(
         if state.config_epoch is None:
             out[name] = replace(state, config_epoch=epoch, master_address=address)
         elif epoch > state.config_epoch:
-            log.info("failover of %s observed: master is now %s (epoch %d)", name, address, epoch)
+            log.info(
+                "failover of %s observed: master is now %s (epoch %d)",
+                name,
+                address,
+                epoch,
+                extra={"event": "failover", "master_name": name, "instance": address},
+            )
             seen_now = Failover(now, state.master_address, address, epoch)
             out[name] = replace(
                 state,

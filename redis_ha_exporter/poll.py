@@ -77,10 +77,16 @@ async def poll(
                 log.info(
                     "node %s refused %s (%.200s); polling it without %s until it reconnects",
                     *line,
+                    extra={"event": "command_refused", "instance": prev.instance},
                 )
             break
         # The same port now serves the other kind (restart): plan again, once, for it.
-        log.info("node %s is now a %s node", prev.instance, detected)
+        log.info(
+            "node %s is now a %s node",
+            prev.instance,
+            detected,
+            extra={"event": "kind_change", "instance": prev.instance},
+        )
         kind, prev = detected, replace(prev, kind=detected, records={}, refused=frozenset())
     else:
         kind = detected

@@ -234,7 +234,11 @@ class NodePoller:
             return False
         duration = time.monotonic() - started
         if self._failures:
-            log.info("node %s is back up", self.spec.instance)
+            log.info(
+                "node %s is back up",
+                self.spec.instance,
+                extra={"event": "node_up", "instance": self.spec.instance},
+            )
         elif prev.polls == 0:
             log.info("node %s polled: %s", self.spec.instance, snap.kind)
         self._failures = 0
@@ -281,7 +285,12 @@ class NodePoller:
         reason = describe_error(exc, self.settings.timeout, self._secrets)
         self._failures += 1
         if self._failures == 1 or reason != prev.error:
-            log.warning("node %s is down: %s", self.spec.instance, reason)
+            log.warning(
+                "node %s is down: %s",
+                self.spec.instance,
+                reason,
+                extra={"event": "node_down", "instance": self.spec.instance},
+            )
         else:
             log.debug("node %s still down: %s", self.spec.instance, reason)
         duration = time.monotonic() - started

@@ -114,7 +114,7 @@ def _stat_fields() -> list[bytes] | None:
     return data.rpartition(b")")[2].split()
 
 
-def _open_fds() -> int | None:
+def open_fds() -> int | None:
     path = f"{PROC}/self/fd"
     try:
         if _SIZE_COUNTS_FDS:
@@ -166,9 +166,9 @@ class Runtime:
                 b.add(RESIDENT_MEMORY, rss)
                 b.add(START_TIME, start)
                 b.add(CPU_SECONDS, cpu)
-        open_fds = _open_fds()
-        if open_fds is not None:
+        fds = open_fds()
+        if fds is not None:
             # The soft limit, the "Max open files" of /proc/self/limits, without reading it.
             soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-            b.add(OPEN_FDS, open_fds)
+            b.add(OPEN_FDS, fds)
             b.add(MAX_FDS, float("inf") if soft == resource.RLIM_INFINITY else soft)

@@ -30,6 +30,7 @@ from redis_ha_exporter.failovers import track_failovers
 from redis_ha_exporter.nodes import NodeSpec
 from redis_ha_exporter.poller import NodePoller, PollSettings
 from redis_ha_exporter.scrape import TargetScraper
+from redis_ha_exporter.server import DescriptorWatch
 from redis_ha_exporter.sharding import Shard, share
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import PollOptions
@@ -108,6 +109,7 @@ class Runtime:
         # name of it (a --redis-addr the Sentinels announce otherwise) resolved the same way.
         self._handed_off: dict[str, NodeSnapshot] = {}
         self._queue: asyncio.Queue[_Published | _Event] = asyncio.Queue()
+        self._descriptors = DescriptorWatch()
         self._task: asyncio.Task[None] | None = None
         self._stopping: set[asyncio.Task[None]] = set()
 
@@ -139,7 +141,11 @@ class Runtime:
                 self.server_context.load_cert_chain(web.cert_file or "", web.key_file)
         except (ConfigError, OSError, ssl.SSLError, ValueError) as exc:
             problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
-            log.error("reload failed, keeping the running configuration: %s", "; ".join(problems))
+            log.error(
+                "reload failed, keeping the running configuration: %s",
+                "; ".join(problems),
+                extra={"event": "reload_failed"},
+            )
             self.store.reload = replace(self.store.reload, successful=False)
             return False
         fixed = [
@@ -160,7 +166,7 @@ class Runtime:
             poller.reconfigure(self.poll)
         self._rediscover()
         self.store.reload = ReloadState(True, time.time())
-        log.info("configuration reloaded")
+        log.info("configuration reloaded", extra={"event": "reload"})
         return True
 
     def app(self) -> Starlette:
@@ -274,6 +280,7 @@ class Runtime:
                 log.exception("discovery failed; keeping the current node set")
 
     def _apply(self, batch: list[_Published | _Event]) -> None:
+        self._descriptors.check(time.monotonic())
         rediscover = False
         for item in batch:
             if isinstance(item, _Event):
@@ -292,6 +299,7 @@ class Runtime:
                     snap.instance,
                     _ROLE_NAMES.get(before.role, before.role),
                     _ROLE_NAMES.get(snap.role, snap.role),
+                    extra={"event": "role_change", "instance": snap.instance},
                 )
             self.store.put(snap)
             if snap.kind == "sentinel" or before is None or before.identity != snap.identity:
@@ -358,6 +366,11 @@ class Runtime:
                         "Sentinel group %s names %s, outside --discovery-allow: not contacting it",
                         group,
                         instance,
+                        extra={
+                            "event": "discovery_rejected",
+                            "master_name": group,
+                            "instance": instance,
+                        },
                     )
         before = self.store.discovery.capped
         if len(capped) != before:
@@ -367,9 +380,13 @@ class Runtime:
                     "(raise --max-nodes, or shard)",
                     len(capped),
                     self._max_nodes,
+                    extra={"event": "discovery_capped"},
                 )
             else:
-                log.info("every discovered node is within --max-nodes again")
+                log.info(
+                    "every discovered node is within --max-nodes again",
+                    extra={"event": "discovery_capped"},
+                )
         self.store.discovery = DiscoveryLimits(
             {group: len(instances) for group, instances in rejected.items()}, len(capped)
         )
@@ -382,10 +399,18 @@ class Runtime:
         for instance in set(self.pollers) - set(specs):
             snap = self.store.nodes.get(instance)
             if instance in self.specs and snap is not None:
-                log.info("node %s now belongs to another shard; dropping its series", instance)
+                log.info(
+                    "node %s now belongs to another shard; dropping its series",
+                    instance,
+                    extra={"event": "node_removed", "instance": instance},
+                )
                 self._handed_off[instance] = snap
             elif instance not in self._aliases:
-                log.info("node %s is no longer part of the topology; dropping its series", instance)
+                log.info(
+                    "node %s is no longer part of the topology; dropping its series",
+                    instance,
+                    extra={"event": "node_removed", "instance": instance},
+                )
             self.store.remove(instance)
             self._later(self.pollers.pop(instance).stop())
             watcher = self._watchers.pop(instance, None)
@@ -401,6 +426,7 @@ class Runtime:
                         spec.kind,
                         instance,
                         ",".join(spec.groups) or "static",
+                        extra={"event": "node_added", "instance": instance},
                     )
                 poller = self.pollers[instance] = self._new_poller(spec)
                 poller.start()

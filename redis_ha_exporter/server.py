@@ -12,9 +12,12 @@ import asyncio
 import logging
 import resource
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from redis_ha_exporter.process import open_fds
 
 log = logging.getLogger("redis_ha_exporter.server")
 
@@ -112,3 +115,59 @@ def raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     except (ValueError, OSError) as exc:
         log.info("could not raise the open files limit: %s", exc)
+
+
+def open_files_limit() -> int | None:
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ValueError, OSError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+class DescriptorWatch:
+    """One warning when the open descriptors come near the limit, one line when they are well
+    below it again. When they run out, new HTTP connections are accepted and dropped at once by
+    the event loop and new node connections fail, and neither would say why.
+
+    `check()` is called for every batch of polls and reads the count at most once per
+    `every` seconds (one `stat` of /proc/self/fd)."""
+
+    HIGH, LOW = 0.9, 0.75  # of the soft limit
+
+    def __init__(
+        self,
+        every: float = 1.0,
+        count: Callable[[], int | None] = open_fds,
+        limit: Callable[[], int | None] = open_files_limit,
+    ) -> None:
+        self._every = every
+        self._count = count
+        self._limit = limit
+        self._next = 0.0
+        self.low = False
+
+    def check(self, now: float) -> None:
+        if now < self._next:
+            return
+        self._next = now + self._every
+        count, limit = self._count(), self._limit()
+        if count is None or not limit:
+            return
+        if not self.low and count >= self.HIGH * limit:
+            self.low = True
+            log.warning(
+                "%d of %d open file descriptors in use: at the limit, new scrapes and node "
+                "connections fail; raise the limit (ulimit -n, LimitNOFILE=) or poll fewer nodes",
+                count,
+                limit,
+                extra={"event": "descriptors_low"},
+            )
+        elif self.low and count < self.LOW * limit:
+            self.low = False
+            log.info(
+                "%d of %d open file descriptors in use again",
+                count,
+                limit,
+                extra={"event": "descriptors_ok"},
+            )

@@ -5,6 +5,7 @@ a skipped test fails the run."""
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -47,7 +48,10 @@ def _lower(items: Any) -> dict[str, str]:
 class ExporterProcess:
     """`python -m redis_ha_exporter` with the given arguments, on a free loopback port."""
 
-    def __init__(self, args: list[str], env: dict[str, str], workdir: Path) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], workdir: Path, open_files: int | None = None
+    ) -> None:
+        """`open_files`: the process's limit on descriptors, soft and hard."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / f"exporter-{self.port}.log"
@@ -62,8 +66,18 @@ class ExporterProcess:
             f"127.0.0.1:{self.port}",
         ]
         self._log = self.log_path.open("wb")
+
+        def limit() -> None:
+            if open_files is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
         self.proc = subprocess.Popen(
-            self.args, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT
+            self.args,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            preexec_fn=limit if open_files is not None else None,
         )
         wait_until(self._healthy, 20, what=f"exporter on {self.url} ({self.logs()[-500:]})")
 
@@ -119,8 +133,10 @@ class ExporterProcess:
 def run_exporter(tmp_path: Path) -> Iterator[Callable[..., ExporterProcess]]:
     started: list[ExporterProcess] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> ExporterProcess:
-        proc = ExporterProcess(list(args), env or {}, tmp_path)
+    def start(
+        *args: str, env: dict[str, str] | None = None, open_files: int | None = None
+    ) -> ExporterProcess:
+        proc = ExporterProcess(list(args), env or {}, tmp_path, open_files)
         started.append(proc)
         return proc
 

@@ -4,6 +4,7 @@ and the exporter's memory stays where it was."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -12,7 +13,7 @@ from contextlib import ExitStack, suppress
 import pytest
 
 from redis_ha_exporter.server import HEADER_TIMEOUT, MAX_CONNECTIONS, MAX_HEADER_BYTES
-from tests.conftest import ExporterProcess
+from tests.conftest import ExporterProcess, wait_until
 from tests.promtext import value
 
 
@@ -105,3 +106,39 @@ def test_beyond_the_connection_cap_the_oldest_waiting_connection_gives_way(
     # The first ones opened were closed to make room; the newest are still open.
     assert _closed(idle[0], 5) == b""
     assert _closed(idle[-1], 0.05) is None
+
+
+def test_running_out_of_descriptors_is_logged_once_and_its_end_too(
+    run_exporter: Callable[..., ExporterProcess],
+) -> None:
+    """Past the limit the event loop accepts and drops connections without a word, and node
+    connections fail; the exporter says why, once, and once more when it is over."""
+    exporter = run_exporter(
+        "--redis-addr",
+        "127.0.0.1:1",
+        "--poll-interval",
+        "1",
+        "--poll-timeout",
+        "0.5",
+        "--log-format",
+        "json",
+        open_files=64,
+    )
+    held: list[socket.socket] = []
+    try:
+        for _ in range(80):
+            held.append(socket.create_connection(("127.0.0.1", exporter.port)))
+        wait_until(lambda: "descriptors_low" in exporter.logs(), 15, what="the warning")
+        time.sleep(3)  # more polls, more checks: still one line
+    finally:
+        for sock in held:
+            sock.close()
+    wait_until(lambda: "descriptors_ok" in exporter.logs(), 15, what="the all-clear")
+    events = [
+        json.loads(line).get("event")
+        for line in exporter.logs().splitlines()
+        if line.startswith("{")
+    ]
+    assert events.count("descriptors_low") == 1, events
+    assert events.count("descriptors_ok") == 1, events
+    assert exporter.get("/metrics")[0] == 200

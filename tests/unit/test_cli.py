@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import signal
 import socket
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from redis_ha_exporter import cli
 from redis_ha_exporter.cli import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -24,6 +26,7 @@ from redis_ha_exporter.cli import (
     serve,
 )
 from redis_ha_exporter.config import OPTIONS, Settings, load_settings
+from tests.conftest import ROOT
 
 SECRET = "Pa55-w0rd-XYZ"
 
@@ -196,3 +199,43 @@ def test_the_log_masks_secrets_in_exceptions_and_tracebacks_only() -> None:
     except RuntimeError as exc:
         text = record("failed", exc=exc)
     assert "hunter2" not in text and "RuntimeError: bad ********" in text
+
+
+def _record(msg: str, **extra: str) -> logging.LogRecord:
+    record = logging.LogRecord("redis_ha_exporter.poller", logging.WARNING, "", 0, msg, (), None)
+    record.__dict__.update(extra)
+    record.created = 1764892800.25  # 2025-12-05T00:00:00.250Z
+    return record
+
+
+def test_json_log_lines_have_stable_keys_and_the_node_group_and_event_when_known() -> None:
+    formatter = cli.JsonFormatter()
+    plain = json.loads(formatter.format(_record("started")))
+    assert plain == {
+        "ts": "2025-12-05T00:00:00.250Z",
+        "level": "warning",
+        "msg": "started",
+        "logger": "redis_ha_exporter.poller",
+    }
+    about = json.loads(
+        formatter.format(
+            _record("x", event="failover", instance="10.0.0.2:6379", master_name="m\nn")
+        )
+    )
+    assert (about["event"], about["instance"], about["master_name"]) == (
+        "failover",
+        "10.0.0.2:6379",
+        "m\nn",
+    )
+    assert set(about) == {"ts", "level", "msg", "logger", *cli.LOG_FIELDS}
+
+
+def test_the_readme_lists_every_log_event_the_package_emits() -> None:
+    emitted = {
+        match
+        for path in (ROOT / "redis_ha_exporter").rglob("*.py")
+        for match in re.findall(r'"event": "(\w+)"', path.read_text())
+    }
+    readme = (ROOT / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `event` |"))
+    assert emitted and emitted == set(re.findall(r"`(\w+)`", row.split("|")[3]))

@@ -137,7 +137,7 @@ def test_open_fds_follow_descriptors_opened_and_closed(monkeypatch: pytest.Monke
         "counts = []\n"
         "for way in (True, False):\n"
         "    p._SIZE_COUNTS_FDS = way\n"
-        "    counts.append(p._open_fds())\n"
+        "    counts.append(p.open_fds())\n"
         "print(*counts)\n"
     )
     out = subprocess.run(
