@@ -387,6 +387,25 @@ class _CoreSettings(BaseSettings):
             "the address's host: Sentinels announce IP addresses, certificates name hosts",
         ),
     ] = None
+    tls_server_name_for: Annotated[
+        list[str],
+        option(
+            "--tls-server-name-for",
+            "REDIS_EXPORTER_TLS_SERVER_NAME_FOR",
+            metavar="GROUP=NAME",
+            help="the TLS name of the data nodes of one Sentinel group, instead of "
+            "--tls-server-name, for groups whose certificates name different hosts",
+        ),
+    ] = Field(default_factory=list)
+    tls_discovered_nodes: Annotated[
+        bool,
+        option(
+            "--tls-discovered-nodes",
+            "REDIS_EXPORTER_TLS_DISCOVERED_NODES",
+            help="reach the data nodes a plain (redis://) Sentinel names over TLS, with the data "
+            "nodes' TLS options: plain Sentinels in front of TLS data nodes",
+        ),
+    ] = False
     skip_tls_verification: Annotated[
         bool,
         option(
@@ -603,6 +622,7 @@ class _CoreSettings(BaseSettings):
         "sentinel_addr",
         "sentinel_master",
         "discovery_allow",
+        "tls_server_name_for",
         mode="before",
     )
     @classmethod
@@ -624,6 +644,21 @@ class _CoreSettings(BaseSettings):
     @classmethod
     def _patterns(cls, value: list[str]) -> list[str]:
         return _each_parses(value, parse_target_pattern)
+
+    @field_validator("tls_server_name_for")
+    @classmethod
+    def _group_names(cls, value: list[str]) -> list[str]:
+        problems = []
+        seen: dict[str, str] = {}
+        for item in value:
+            group, sep, name = item.partition("=")
+            if not (sep and group.strip() and name.strip()):
+                problems.append(f"{item!r} is not GROUP=NAME")
+            elif seen.setdefault(group.strip(), name.strip()) != name.strip():
+                problems.append(f"group {group.strip()!r} is given two names")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return value
 
     @field_validator("scrape_allow", mode="before")
     @classmethod
@@ -820,6 +855,11 @@ class _CoreSettings(BaseSettings):
     def web_config(self) -> WebConfig:
         """The exporter's own TLS and users; none of either without --web-config-file."""
         return load_web_config(self.web_config_file) if self.web_config_file else WebConfig()
+
+    def group_server_names(self) -> dict[str, str]:
+        """--tls-server-name-for: Sentinel group -> the TLS name of its data nodes."""
+        pairs = (item.partition("=") for item in self.tls_server_name_for)
+        return {group.strip(): name.strip() for group, _, name in pairs}
 
     def data_tls(self) -> TlsOptions:
         return _tls_options(vars(self), "", self.skip_tls_verification)

@@ -18,6 +18,9 @@ class NodeSpec:
     kind: NodeKind = "unknown"
     groups: tuple[str, ...] = ()
     static: bool = False
+    # The TLS name its group's certificates carry (--tls-server-name-for), instead of
+    # --tls-server-name.
+    server_name: str | None = None
 
     @property
     def instance(self) -> str:

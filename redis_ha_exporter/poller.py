@@ -49,8 +49,13 @@ class PollSettings:
     sentinel_tls: TlsOptions = field(default_factory=TlsOptions)
 
     def tls_for(self, spec: NodeSpec) -> TlsOptions:
-        """A Sentinel's TLS options for a node known to be one, the data nodes' for others."""
-        return self.sentinel_tls if spec.kind == "sentinel" else self.data_tls
+        """A Sentinel's TLS options for a node known to be one, the data nodes' for others,
+        with the TLS name of the node's group when it has one."""
+        if spec.kind == "sentinel":
+            return self.sentinel_tls
+        if spec.server_name is not None:
+            return replace(self.data_tls, server_name=spec.server_name)
+        return self.data_tls
 
 
 def describe_error(exc: BaseException, timeout: float, secrets: Sequence[str] = ()) -> str:

@@ -38,6 +38,7 @@ from redis_ha_exporter.store import DiscoveryLimits, ReloadState, Store
 from redis_ha_exporter.topology import derive_nodes
 from redis_ha_exporter.web import create_app
 from redis_ha_exporter.webconfig import BasicAuth, WebConfig
+from redis_ha_exporter.wire import forget_contexts
 
 log = logging.getLogger("redis_ha_exporter.runtime")
 
@@ -125,6 +126,7 @@ class Runtime:
         self._sentinel_creds = settings.sentinel_credentials()
         self._discovery_allows = settings.discovery_allows()
         self._max_nodes = settings.max_nodes
+        self._server_names = settings.group_server_names()
         self.web = web if web is not None else settings.web_config()
         self.auth.users = dict(self.web.users)
 
@@ -157,6 +159,7 @@ class Runtime:
             fixed.append("web_config_file (turning TLS on or off)")
         if fixed:
             log.warning("reload: %s take effect only after a restart", ", ".join(fixed))
+        forget_contexts()  # certificates renewed in place are read again
         self.poll = poll_settings(settings)
         self.store.interval = settings.poll_interval
         self.renderer.min_age = settings.metrics_min_age
@@ -318,6 +321,8 @@ class Runtime:
             aliases=self._aliases,
             allow=self._allowed,
             max_nodes=self._max_nodes,
+            tls_data=self.settings.tls_discovered_nodes,
+            server_names=self._server_names,
         )
         self._report_limits(topology.rejected, topology.capped)
         for alias, canonical in topology.aliases.items():

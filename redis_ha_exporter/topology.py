@@ -50,18 +50,20 @@ def steers(snap: NodeSnapshot, seeds: Mapping[str, object], static: Mapping[str,
 
 
 def _announced(
-    snap: NodeSnapshot, me: RedisAddress | None
+    snap: NodeSnapshot, me: RedisAddress | None, tls_data: bool
 ) -> Iterator[tuple[RedisAddress, NodeKind, str, str]]:
     """(address, kind, group, identity) of every node a Sentinel names, itself included. The
-    nodes a Sentinel reached over TLS names are reached over TLS too. The groups are those
-    the Sentinel source kept: --sentinel-master is applied there, once."""
+    nodes a Sentinel reached over TLS names are reached over TLS too, and the data nodes are
+    with `tls_data` (--tls-discovered-nodes: plain Sentinels in front of TLS data nodes). The
+    groups are those the Sentinel source kept: --sentinel-master is applied there, once."""
     tls = me is not None and me.tls
     for view in groups_of(snap):
         entries: list[tuple[Mapping[str, str], NodeKind]] = [(view.master, "data")]
         entries += [(r, "data") for r in view.replicas]
         entries += [(s, "sentinel") for s in view.sentinels]
         for entry, kind in entries:
-            addr = _address(entry.get("ip", ""), entry.get("port", ""), tls)
+            over_tls = tls or (tls_data and kind == "data")
+            addr = _address(entry.get("ip", ""), entry.get("port", ""), over_tls)
             if addr is not None:
                 yield addr, kind, view.name, entry.get("runid", "")
         if me is not None:
@@ -79,6 +81,8 @@ def derive_nodes(
     aliases: Mapping[str, str] | None = None,
     allow: Callable[[RedisAddress], bool] | None = None,
     max_nodes: int | None = None,
+    tls_data: bool = False,
+    server_names: Mapping[str, str] | None = None,
 ) -> Topology:
     """The full node set, one entry per server.
 
@@ -93,6 +97,8 @@ def derive_nodes(
 
     A node a Sentinel names that `allow` refuses is left out (in `rejected`), unless it is
     already known; beyond `max_nodes`, nodes not polled before are left out (in `capped`).
+    A discovered data node's TLS name is its group's in `server_names` (the first group by
+    name that has one).
     """
     static_by_instance = {t.address.instance: t for t in static}
     seeds_by_instance = {t.address.instance: t for t in seeds}
@@ -112,6 +118,7 @@ def derive_nodes(
         for entry in _announced(
             snap,
             known.get(snap.instance) or _address(*snap.instance.rpartition(":")[::2]),
+            tls_data,
         )
     ]
     rejected: dict[str, set[str]] = {}
@@ -176,13 +183,18 @@ def derive_nodes(
         key=lambda i: (i not in previous, i),  # those polled before keep their place
     )
     room = len(found_now) if max_nodes is None else max(max_nodes - len(out), 0)
+    tls_names = server_names or {}
     for instance in found_now[:room]:
         sentinel = kinds[instance] == "sentinel"
+        groups = tuple(sorted(groups_of[instance]))
         out[instance] = NodeSpec(
             addresses[instance],
             sentinel_credentials if sentinel else data_credentials,
             "sentinel" if sentinel else "data",
-            tuple(sorted(groups_of[instance])),
+            groups,
+            server_name=None
+            if sentinel
+            else next((tls_names[g] for g in groups if g in tls_names), None),
         )
     return Topology(
         out,

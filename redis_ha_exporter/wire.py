@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any, cast
 
@@ -164,11 +165,21 @@ class Link(asyncio.Protocol):
 SYSTEM_TLS = TlsOptions()
 
 
-@lru_cache(maxsize=16)
 def context_of(options: TlsOptions) -> ssl.SSLContext:
-    # Made once per set of options: loading CAs reads files, and a node that keeps failing
-    # would otherwise pay that on every reconnect.
+    """The client context of `options`, made once per set of files: loading CAs reads them,
+    and a node that keeps failing would otherwise pay that on every reconnect. The server
+    name is not part of a context (each connection sends its own), so groups with their own
+    names share one. A reload forgets them all (`forget_contexts`): files change in place."""
+    return _context(replace(options, server_name=None))
+
+
+@lru_cache(maxsize=16)
+def _context(options: TlsOptions) -> ssl.SSLContext:
     return options.context()
+
+
+def forget_contexts() -> None:
+    _context.cache_clear()
 
 
 def tls_context(address: RedisAddress, options: TlsOptions) -> ssl.SSLContext | None:

@@ -266,7 +266,20 @@ def tls_group(
     """A master, a replica and a Sentinel that all speak TLS (replication and monitoring
     too), their certificates naming `redis.internal` only: the Sentinel's TLS port, the data
     nodes' `instance` by role, and the PKI."""
-    flavor: Flavor = request.param
+    yield from _group(request.param, tmp_path, sentinel_tls=True)
+
+
+@pytest.fixture(params=TLS_FLAVORS)
+def plain_sentinel_group(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[int, dict[str, str], Pki]]:
+    """As `tls_group`, but the Sentinel is reached without TLS (it monitors over TLS)."""
+    yield from _group(request.param, tmp_path, sentinel_tls=False)
+
+
+def _group(
+    flavor: Flavor, tmp_path: Path, sentinel_tls: bool
+) -> Iterator[tuple[int, dict[str, str], Pki]]:
     pki = Pki(tmp_path / "pki")
     tls = {
         "tls-cert-file": str(pki.cert),
@@ -292,7 +305,7 @@ def tls_group(
         flavor,
         tmp_path / "sentinel",
         [
-            f"tls-port {ports['sentinel']}",
+            *([f"tls-port {ports['sentinel']}"] if sentinel_tls else []),
             *(f"{k} {v}" for k, v in tls.items()),
             f"sentinel monitor tlsgroup 127.0.0.1 {ports['master']} 1",
             "sentinel down-after-milliseconds tlsgroup 1000",
@@ -300,7 +313,7 @@ def tls_group(
     )
     try:
         nodes = {role: f"127.0.0.1:{ports[role]}" for role in ("master", "replica")}
-        yield ports["sentinel"], nodes, pki
+        yield ports["sentinel"] if sentinel_tls else sentinel.port, nodes, pki
     finally:
         for server in (sentinel, replica, master):
             server.stop()
@@ -327,3 +340,42 @@ def test_nodes_found_through_a_tls_sentinel_are_polled_over_tls_with_its_group_o
     assert roles == {nodes["master"]: "master", nodes["replica"]: "slave", sentinel: ""}
     assert value(text, "redis_sentinel_master_slaves", master_name="tlsgroup") == 1
     assert "event subscription" not in exporter.logs()
+
+
+def test_plain_sentinels_in_front_of_tls_data_nodes_with_a_server_name_for_the_group(
+    plain_sentinel_group: tuple[int, dict[str, str], Pki], run_exporter: Any
+) -> None:
+    sentinel_port, nodes, pki = plain_sentinel_group
+    sentinel = f"127.0.0.1:{sentinel_port}"
+    exporter = run_exporter(
+        *_fast("--sentinel-addr", sentinel),
+        "--tls-discovered-nodes",
+        "--tls-server-name-for",
+        "tlsgroup=redis.internal",
+        "--tls-server-name-for",
+        "othergroup=elsewhere.internal",
+        env={"REDIS_EXPORTER_TLS_CA_CERT_FILE": str(pki.ca)},
+    )
+    exporter.wait_up(sentinel, 20)
+    exporter.wait_up(nodes["master"], 20)
+    exporter.wait_up(nodes["replica"], 20)
+
+
+def test_without_the_group_name_the_discovered_tls_nodes_fail_verification(
+    plain_sentinel_group: tuple[int, dict[str, str], Pki], run_exporter: Any
+) -> None:
+    sentinel_port, nodes, pki = plain_sentinel_group
+    sentinel = f"127.0.0.1:{sentinel_port}"
+    exporter = run_exporter(
+        *_fast("--sentinel-addr", sentinel),
+        "--tls-discovered-nodes",
+        "--tls-server-name-for",
+        "othergroup=redis.internal",
+        env={"REDIS_EXPORTER_TLS_CA_CERT_FILE": str(pki.ca)},
+    )
+    exporter.wait_up(sentinel, 20)
+    wait_until(
+        lambda: "certificate" in (_error(exporter, nodes["master"]) or ""),
+        20,
+        what="a verification failure for the master",
+    )

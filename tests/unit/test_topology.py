@@ -211,3 +211,23 @@ def test_nodes_beyond_max_nodes_are_left_out_those_polled_before_first() -> None
 def test_nodes_a_tls_sentinel_names_are_reached_over_tls() -> None:
     found = _limited([sentinel(SEED, view())], seed=f"rediss://{SEED}").specs
     assert {spec.address.scheme for spec in found.values()} == {"rediss"}
+
+
+def test_data_nodes_of_a_group_get_its_tls_name_and_a_plain_sentinel_can_name_tls_nodes() -> None:
+    found = derive_nodes(
+        (),
+        (target(SEED),),
+        [sentinel(SEED, view("alpha"), view("beta", "10.0.1.1:6379", ()))],
+        {},
+        data_credentials=DATA,
+        sentinel_credentials=SENTINEL,
+        tls_data=True,
+        server_names={"beta": "beta.internal"},
+    ).specs
+    assert found["10.0.1.1:6379"].server_name == "beta.internal"
+    assert found["10.0.0.1:6379"].server_name is None
+    schemes = {i: spec.address.scheme for i, spec in found.items()}
+    assert schemes["10.0.1.1:6379"] == schemes["10.0.0.2:6379"] == "rediss"
+    # The Sentinels stay as they are reached: plain.
+    assert schemes[SEED] == schemes[PEERS[0]] == "redis"
+    assert found[PEERS[0]].server_name is None
