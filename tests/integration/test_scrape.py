@@ -192,8 +192,9 @@ def test_spellings_of_one_address_share_one_connection_and_a_db_gets_its_own(
 
 @pytest.fixture
 def recorder() -> Iterator[tuple[str, list[bytes]]]:
-    """A listener of the test's own: the address, and what each connection sent it. It answers
-    every read with an error, as a server that is not Redis would."""
+    """A listener of the test's own: the address, and what connections sent it (an empty entry
+    for each one accepted). It answers every read with an error, as a server that is not Redis
+    would."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
@@ -218,6 +219,7 @@ def recorder() -> Iterator[tuple[str, list[bytes]]]:
                 conn, _ = listener.accept()
             except OSError:
                 return
+            received.append(b"")  # one empty entry per connection accepted
             threading.Thread(target=serve, args=(conn,), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
@@ -274,3 +276,25 @@ def test_a_plain_pattern_sends_no_credentials_and_a_pattern_with_a_file_sends_it
     finally:
         stray.stop()
     assert other not in exporter.logs() and PASSWORD not in exporter.logs()
+
+
+def test_patterns_that_look_like_addresses_never_admit_names_nor_mapped_ipv4(
+    run_exporter: Any, recorder: tuple[str, list[bytes]]
+) -> None:
+    address, received = recorder
+    port = address.rpartition(":")[2]
+    unpolled = ("--redis-addr", f"127.0.0.1:{free_port()}")
+    by_glob = run_exporter(*unpolled, "--scrape-allow", f"127.0.0.*:{port}")
+    # Names the address glob must not match: they would be resolved and sent the password.
+    for target in (f"127.0.0.a.localhost:{port}", f"127.0.0.1.nip.io:{port}"):
+        status, body, _ = scrape(by_glob, target)
+        assert status == 403, (target, body)
+    by_ipv6 = run_exporter(*unpolled, "--scrape-allow", f"[::/0]:{port}")
+    # IPv4 written as IPv6 is IPv4, outside ::/0.
+    for target in (f"[::ffff:127.0.0.1]:{port}", f"[::ffff:7f00:1]:{port}"):
+        status, body, _ = scrape(by_ipv6, target)
+        assert status == 403, (target, body)
+    assert received == [], "no connection was opened"
+    # What the glob is for is admitted: the address literal, in either spelling.
+    assert scrape(by_glob, f"[::ffff:127.0.0.1]:{port}")[0] == 200
+    assert received
