@@ -11,6 +11,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import datetime
+import difflib
 import json
 import logging
 import os
@@ -26,6 +27,14 @@ from pydantic import SecretStr
 
 from redis_ha_exporter import __version__
 from redis_ha_exporter.address import AddressError, parse_address, redact
+from redis_ha_exporter.compat import (
+    DEBUG,
+    FOREIGN,
+    foreign_problems,
+    go_style,
+    setting_warnings,
+    unknown_variables,
+)
 from redis_ha_exporter.config import (
     ADDRESS_PORTS,
     OPTIONS,
@@ -76,12 +85,33 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
             )
 
 
-def _parser() -> argparse.ArgumentParser:
+def add_foreign_flags(parser: argparse.ArgumentParser) -> None:
+    """redis_exporter's flags without a setting of ours: taken, and explained at start."""
+    for foreign in FOREIGN:
+        parser.add_argument(
+            foreign.flag,
+            dest=f"foreign:{foreign.flag}",
+            default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
+        )
+    parser.add_argument(
+        "--debug",
+        dest="foreign:--debug",
+        metavar="BOOL",
+        default=argparse.SUPPRESS,
+        help="redis_exporter's spelling of --log-level debug",
+    )
+
+
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="redis-ha-exporter",
         description="Prometheus exporter for Redis masters, replicas and Sentinels.",
-        epilog="Exit status: 0 after SIGTERM or Ctrl-C, 1 when it cannot start or fails, "
-        "2 for invalid configuration.",
+        epilog="redis_exporter's flags are taken too, with one dash or two: those with a "
+        "setting of ours are listed beside it; the others are explained at start (README: "
+        "Coming from redis_exporter). Exit status: 0 after SIGTERM or Ctrl-C, 1 when it "
+        "cannot start or fails, 2 for invalid configuration.",
+        allow_abbrev=False,  # a new flag must never change what an abbreviation meant
     )
     parser.add_argument("--version", action="version", version=f"redis-ha-exporter {__version__}")
     parser.add_argument(
@@ -92,7 +122,63 @@ def _parser() -> argparse.ArgumentParser:
         help="run (the default) or check-config: print the settings, secrets masked, and exit",
     )
     add_setting_flags(parser)
+    add_foreign_flags(parser)
     return parser
+
+
+def _boolean_flags(parser: argparse.ArgumentParser) -> set[str]:
+    """Flags that take no value unless given one with `=`: ours and redis_exporter's."""
+    ours = {
+        flag
+        for name, declared in OPTIONS.items()
+        if declared.flag is not None and Settings.model_fields[name].annotation is bool
+        for flag in (declared.flag, *declared.aliases)
+    }
+    return ours | {f.flag for f in FOREIGN if f.boolean} | {"--debug"}
+
+
+def _unknown_flags(parser: argparse.ArgumentParser, unknown: Sequence[str]) -> list[str]:
+    """One line per argument nobody takes, with the closest flag for a typo."""
+    flags = [s for action in parser._actions for s in action.option_strings]
+    shown = [f for f in flags if not any(f == x.flag for x in FOREIGN)]
+    out = []
+    for arg in unknown:
+        name = arg.split("=", 1)[0]
+        if not name.startswith("-"):
+            out.append(f"unexpected argument {arg!r}")
+            continue
+        close = difflib.get_close_matches(name, shown, n=1, cutoff=0.7)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        out.append(f"unknown flag {name}{hint}")
+    return out
+
+
+def split_args(
+    namespace: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The settings given, and redis_exporter's foreign flags given (by flag)."""
+    settings = {k: v for k, v in namespace.items() if not k.startswith("foreign:")}
+    foreign = {
+        k.removeprefix("foreign:"): str(v) for k, v in namespace.items() if k.startswith("foreign:")
+    }
+    return settings, foreign
+
+
+def foreign_settings(
+    settings: dict[str, Any], foreign: dict[str, str]
+) -> tuple[list[str], list[str]]:
+    """redis_exporter's settings without one of ours: (errors, warnings); `--debug` and
+    REDIS_EXPORTER_DEBUG become --log-level debug when no level is given."""
+    debug = foreign.pop("--debug", None)
+    if debug is None:
+        debug = os.environ.get(DEBUG[1])
+    if debug is not None and debug.strip().lower() in ("1", "t", "true", "yes", "on"):
+        settings.setdefault("log_level", "debug")
+    errors, warnings = foreign_problems(foreign)
+    known = {env for declared in OPTIONS.values() for env in declared.env}
+    known |= {DEBUG[1], "REDIS_HA_ALLOW_SKIPS"}
+    warnings += unknown_variables(known)
+    return errors, warnings
 
 
 def warn_about_visible_secrets(flags: Mapping[str, Any]) -> None:
@@ -325,15 +411,30 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = vars(_parser().parse_args(argv))
+    flags = parser()
+    given = go_style(sys.argv[1:] if argv is None else argv, _boolean_flags(flags))
+    known = flags._option_string_actions
+    unknown = [a for a in given if a.startswith("--") and a.split("=", 1)[0] not in known]
+    if unknown:  # before parsing: an unknown flag's value would be taken for the command
+        for problem in _unknown_flags(flags, unknown):
+            print(f"config error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    args, foreign = split_args(vars(flags.parse_args(given)))
     command = args.pop("command")
+    errors, warnings = foreign_settings(args, foreign)
     warn_about_visible_secrets(args)
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
     try:
         settings = load_settings(args)
     except ConfigError as exc:
-        for problem in exc.problems:
+        errors += exc.problems
+    if errors:
+        for problem in errors:
             print(f"config error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    for line in setting_warnings(settings):
+        print(f"warning: {line}", file=sys.stderr)
     if command == "check-config":
         print(json.dumps(settings.masked(), indent=2, default=str))
         return EXIT_OK

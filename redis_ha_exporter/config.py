@@ -9,6 +9,7 @@ message. Password files are read once, here, when the settings are loaded.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import ssl
 from collections.abc import Callable, Mapping
@@ -112,6 +113,8 @@ def _split(value: Any) -> Any:
     """Environment variables carry lists as comma-separated strings."""
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list):  # `--redis.addr=` (redis_exporter's "no target") is no item
+        return [item for item in value if not (isinstance(item, str) and not item.strip())]
     return value
 
 
@@ -150,6 +153,68 @@ def _load_secret_file(value: Any) -> SecretFile:
 # Read once, when validated: a later change of the file changes nothing until a restart.
 PasswordFile = Annotated[
     SecretFile, PlainValidator(_load_secret_file), PlainSerializer(str, return_type=str)
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordMap:
+    """redis_exporter's `--redis.password-file`: a JSON object of address to password, as
+    read at load. Entries are matched by host and port (`redis://`, `rediss://` and bare
+    `host:port` keys alike); an entry with a user (`redis://user@host:port`) sets the ACL user
+    too, and of two entries for one server the one naming `user` wins, then the one naming
+    none."""
+
+    path: Path
+    entries: tuple[tuple[str, str | None, SecretStr], ...] = field(repr=False, compare=False)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def lookup(self, address: RedisAddress, user: str | None) -> Credentials | None:
+        found = [(u, pw) for instance, u, pw in self.entries if instance == address.instance]
+        for wanted in (user, None):
+            for entry_user, password in found:
+                if entry_user == wanted:
+                    return Credentials(entry_user or user, password)
+        if found:
+            return Credentials(found[0][0], found[0][1])
+        return None
+
+    def secrets(self) -> list[str]:
+        return [pw.get_secret_value() for _, _, pw in self.entries]
+
+
+def _load_password_map(value: Any) -> PasswordMap:
+    if isinstance(value, PasswordMap):
+        return value
+    if not isinstance(value, str | os.PathLike):
+        raise ValueError("must be a file path")
+    path = Path(value)
+    hint = (
+        f"{str(path)!r} is not redis_exporter's JSON object of address to password; for a "
+        "file holding one password use --redis-password-file (REDIS_EXPORTER_REDIS_PASSWORD_FILE)"
+    )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read password file {str(path)!r}: {exc.strerror}") from None
+    except (UnicodeDecodeError, ValueError):
+        raise ValueError(hint) from None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise ValueError(hint)
+    entries = []
+    for key, password in data.items():
+        try:
+            address = parse_address(str(key))
+        except AddressError as exc:
+            raise ValueError(f"password file {str(path)!r}: {exc}") from None
+        if password:  # redis_exporter's files list servers without one as ""
+            entries.append((address.instance, address.username, SecretStr(password)))
+    return PasswordMap(path, tuple(entries))
+
+
+PasswordMapFile = Annotated[
+    PasswordMap, PlainValidator(_load_password_map), PlainSerializer(str, return_type=str)
 ]
 
 
@@ -273,6 +338,7 @@ class _CoreSettings(BaseSettings):
             "REDIS_ADDR",
             "REDIS_URL",
             metavar="URL",
+            aliases=("--redis.addr",),
             help="a data node: `redis://host:port[/db]`, `rediss://` (TLS), `unix:///path`, "
             "or bare `host:port`",
             default_text="`redis://localhost:6379` when no target and no Sentinel is given",
@@ -280,7 +346,13 @@ class _CoreSettings(BaseSettings):
     ] = Field(default_factory=list)
     redis_user: Annotated[
         str | None,
-        option("--redis-user", "REDIS_USER", metavar="USER", help="ACL username for data nodes"),
+        option(
+            "--redis-user",
+            "REDIS_USER",
+            metavar="USER",
+            help="ACL username for data nodes",
+            aliases=("--redis.user",),
+        ),
     ] = None
     redis_password: Annotated[
         SecretStr | None,
@@ -288,6 +360,7 @@ class _CoreSettings(BaseSettings):
             "--redis-password",
             "REDIS_PASSWORD",
             metavar="PASSWORD",
+            aliases=("--redis.password",),
             help="password for data nodes; as a flag it prints a warning, since other users "
             "can read a process's arguments",
         ),
@@ -296,9 +369,21 @@ class _CoreSettings(BaseSettings):
         PasswordFile | None,
         option(
             "--redis-password-file",
+            "REDIS_EXPORTER_REDIS_PASSWORD_FILE",
+            metavar="PATH",
+            help="file holding that password (a trailing newline is ignored), read at start-up "
+            "and on reload",
+        ),
+    ] = None
+    redis_password_map: Annotated[
+        PasswordMapFile | None,
+        option(
+            "--redis-password-map",
             "REDIS_PASSWORD_FILE",
             metavar="PATH",
-            help="file holding that password (a trailing newline is ignored), read at start-up",
+            aliases=("--redis.password-file",),
+            help="redis_exporter's password file: a JSON object of address to password, for "
+            "the data nodes and /scrape targets it names, when no --redis-password is given",
         ),
     ] = None
     sentinel_addr: Annotated[
@@ -470,6 +555,7 @@ class _CoreSettings(BaseSettings):
             "REDIS_EXPORTER_WEB_LISTEN_ADDRESS",
             "REDIS_EXPORTER_LISTEN_ADDRESS",
             metavar="ADDR",
+            aliases=("--web.listen-address",),
             help="HTTP address, `[host]:port`; `:9121` listens on all interfaces",
         ),
     ] = ":9121"
@@ -632,7 +718,11 @@ class _CoreSettings(BaseSettings):
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
+        # redis_exporter's spellings: `txt` and `WARN`.
+        if isinstance(value, str):
+            value = value.lower()
+            return {"txt": "text", "warn": "warning"}.get(value, value)
+        return value
 
     @field_validator("redis_addr", "sentinel_addr")
     @classmethod
@@ -776,11 +866,13 @@ class _CoreSettings(BaseSettings):
         """Static data-node targets (flags/env and YAML `targets:`), deduplicated by address."""
         default = self.data_credentials()
         seen: dict[str, Target] = {}
+        given = "redis_addr" in self.model_fields_set  # `--redis.addr=`: no /metrics target
         for text in self.redis_addr or (
-            [] if self.targets or self.sentinel_addr else [DEFAULT_TARGET]
+            [] if self.targets or self.sentinel_addr or given else [DEFAULT_TARGET]
         ):
             addr = parse_address(text)
-            seen.setdefault(addr.instance, Target(addr, _url_credentials(addr, default)))
+            creds = self.mapped_credentials(addr) or default
+            seen.setdefault(addr.instance, Target(addr, _url_credentials(addr, creds)))
         for entry in self.targets:
             addr = parse_address(entry.addr)
             password = entry.password
@@ -867,9 +959,18 @@ class _CoreSettings(BaseSettings):
     def sentinel_tls(self) -> TlsOptions:
         return _tls_options(vars(self), "sentinel_", self.sentinel_skip_tls_verification)
 
+    def mapped_credentials(self, address: RedisAddress) -> Credentials | None:
+        """The `--redis.password-file` entry for `address`, as redis_exporter reads it: only
+        when no --redis-password (or its file) is given."""
+        if self.redis_password_map is None or self.data_credentials().password is not None:
+            return None
+        return self.redis_password_map.lookup(address, self.redis_user)
+
     def secrets(self) -> tuple[str, ...]:
         """Every password the exporter holds: the list `address.redact` is given."""
         out: list[str] = []
+        if self.redis_password_map is not None:
+            out += self.redis_password_map.secrets()
         for creds in (self.data_credentials(), self.sentinel_credentials()):
             if creds.password is not None:
                 out.append(creds.password.get_secret_value())

@@ -95,6 +95,7 @@ class Runtime:
             settings.scrape_rules(),
             self.poll,
             sources.ALL,
+            mapped=settings.mapped_credentials,
         )
         self.auth = BasicAuth({})
         self.server_context: ssl.SSLContext | None = None  # the HTTPS listener's, set by cli
@@ -163,7 +164,7 @@ class Runtime:
         self.poll = poll_settings(settings)
         self.store.interval = settings.poll_interval
         self.renderer.min_age = settings.metrics_min_age
-        self.scraper.reconfigure(settings.scrape_rules(), self.poll)
+        self.scraper.reconfigure(settings.scrape_rules(), self.poll, settings.mapped_credentials)
         self._configure(settings, web)
         for poller in self.pollers.values():
             poller.reconfigure(self.poll)

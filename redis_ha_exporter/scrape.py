@@ -88,10 +88,14 @@ class TargetScraper:
         settings: PollSettings,
         sources: Sequence[Source[Any]],
         max_on_demand: int = 256,
+        mapped: Callable[[RedisAddress], Credentials | None] = lambda _: None,
     ) -> None:
+        """`mapped`: an address's own credentials (redis_exporter's password file), used for
+        a target whose pattern gives none."""
         self._renderer = renderer
         self._resolve = resolve
         self._allow = tuple(allow)
+        self._mapped = mapped
         self._settings = settings
         self._sources = sources
         self._max = max_on_demand
@@ -130,7 +134,9 @@ class TargetScraper:
             return None
         for rule in self._allow:
             if rule.pattern.matches(address.host, address.port):
-                return rule.credentials
+                if rule.credentials != Credentials():
+                    return rule.credentials
+                return self._mapped(address) or rule.credentials
         return None
 
     async def _poll(self, address: RedisAddress, credentials: Credentials) -> NodeSnapshot:
@@ -158,10 +164,16 @@ class TargetScraper:
         for instance in idle:
             await self._on_demand.pop(instance).poller.stop()
 
-    def reconfigure(self, allow: Sequence[ScrapeRule], settings: PollSettings) -> None:
+    def reconfigure(
+        self,
+        allow: Sequence[ScrapeRule],
+        settings: PollSettings,
+        mapped: Callable[[RedisAddress], Credentials | None],
+    ) -> None:
         """A reload's patterns (with their credentials) and poll settings; the on-demand
         connections, made with the old ones, are closed."""
         self._allow = tuple(allow)
+        self._mapped = mapped
         self._settings = settings
         self._idle_after = max(3 * settings.interval, 60.0)
         entries, self._on_demand = list(self._on_demand.values()), {}

@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from redis_ha_exporter import sources
+from redis_ha_exporter import cli, compat, sources
 from redis_ha_exporter.config import OPTIONS, Settings, is_repeatable, shown_default
 from redis_ha_exporter.events import EVENTS_ACL
 from redis_ha_exporter.wire import CONNECTION_ACL
@@ -62,6 +62,32 @@ def render() -> str:
     return HEADER + "".join(rows)
 
 
+COMPAT_HEADER = "| redis_exporter | environment | here |\n|---|---|---|\n"
+_COMPAT = re.compile(re.escape(COMPAT_HEADER) + r"(?:\|.*\n)*")
+
+
+def render_compat() -> str:
+    """redis_exporter's flags and variables, each with what it does here."""
+    actions = cli.parser()._option_string_actions
+    rows = []
+    for flag, env in compat.MAPPED:
+        declared = OPTIONS[actions[flag].dest]
+        assert declared.flag is not None
+        same = " (the same name)" if declared.flag == flag else ""
+        rows.append((flag, env, f"mapped: `{declared.flag}`{same}"))
+    rows.append((*compat.DEBUG, "mapped: `--log-level debug` unless a level is given"))
+    for foreign in compat.FOREIGN:
+        rows.append((foreign.flag, foreign.env, f"{compat.verdict(foreign)}: {foreign.instead}"))
+    return COMPAT_HEADER + "".join(f"| `{flag}` | `{env}` | {here} |\n" for flag, env, here in rows)
+
+
+def compat_in_readme(text: str) -> str:
+    match = _COMPAT.search(text)
+    if match is None:
+        raise LookupError(f"no table starting with {COMPAT_HEADER.splitlines()[0]!r} in the README")
+    return match.group(0)
+
+
 def in_readme(text: str) -> str:
     """The settings table as the README has it."""
     match = _TABLE.search(text)
@@ -94,6 +120,7 @@ def acl_in_readme(text: str, kind: str) -> str:
 
 def rewrite(text: str) -> str:
     text = text.replace(in_readme(text), render())
+    text = text.replace(compat_in_readme(text), render_compat())
     for kind in ("data", "sentinel"):
         text = text.replace(acl_in_readme(text, kind), acl_line(kind))
     return text
@@ -103,7 +130,8 @@ def main(argv: list[str]) -> int:
     if argv == ["--write"]:
         README.write_text(rewrite(README.read_text(encoding="utf-8")), encoding="utf-8")
         return 0
-    sys.stdout.write(render() + "\n" + acl_line("data") + "\n" + acl_line("sentinel") + "\n")
+    parts = (render(), render_compat(), acl_line("data"), acl_line("sentinel"))
+    sys.stdout.write("\n".join(parts) + "\n")
     return 0
 
 

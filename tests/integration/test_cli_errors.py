@@ -45,7 +45,7 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
         (
             ["--redis-password-file", "/nonexistent/pw"],
             {},
-            "--redis-password-file (REDIS_PASSWORD_FILE): cannot read password file "
+            "--redis-password-file (REDIS_EXPORTER_REDIS_PASSWORD_FILE): cannot read password file "
             "'/nonexistent/pw'",
         ),
         (

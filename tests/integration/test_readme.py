@@ -60,7 +60,14 @@ def test_ci_runs_the_readme_commands_on_the_system_python() -> None:
 
 def test_readme_settings_table_is_made_from_the_declaration() -> None:
     assert settings_table.in_readme(README) == settings_table.render(), (
-        "the README's settings table differs from the declaration in exporter/config.py; "
+        "the README's settings table differs from the declaration in redis_ha_exporter/config.py; "
+        "rewrite it with: .venv/bin/python -m tools.settings_table --write"
+    )
+
+
+def test_readme_redis_exporter_table_is_made_from_the_declarations() -> None:
+    assert settings_table.compat_in_readme(README) == settings_table.render_compat(), (
+        "the README's redis_exporter table differs from redis_ha_exporter/compat.py; "
         "rewrite it with: .venv/bin/python -m tools.settings_table --write"
     )
 

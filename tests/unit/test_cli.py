@@ -18,11 +18,11 @@ from redis_ha_exporter import cli
 from redis_ha_exporter.cli import (
     EXIT_CONFIG,
     EXIT_FAILURE,
-    _parser,
     _Redactor,
     _Server,
     bind,
     main,
+    parser,
     serve,
 )
 from redis_ha_exporter.config import OPTIONS, Settings, load_settings
@@ -32,13 +32,13 @@ SECRET = "Pa55-w0rd-XYZ"
 
 
 def flags(*argv: str) -> dict[str, Any]:
-    args = vars(_parser().parse_args(argv))
+    args = vars(parser().parse_args(argv))
     args.pop("command")
     return args
 
 
 def test_help_lists_every_declared_flag_with_its_environment_variables() -> None:
-    text = " ".join(_parser().format_help().split())
+    text = " ".join(parser().format_help().split())
     for declared in OPTIONS.values():
         if declared.flag is None:
             continue

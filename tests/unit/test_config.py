@@ -133,7 +133,9 @@ def test_poll_timeout_must_be_below_interval(timeout: float, interval: float) ->
 def test_unreadable_password_file_names_flag_env_var_and_path(tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "password"
     (line,) = problems({"redis_password_file": missing})
-    assert line.startswith("--redis-password-file (REDIS_PASSWORD_FILE): cannot read password")
+    assert line.startswith(
+        "--redis-password-file (REDIS_EXPORTER_REDIS_PASSWORD_FILE): cannot read password"
+    )
     assert str(missing) in line
 
 
@@ -195,7 +197,7 @@ def test_password_and_password_file_together_are_rejected(tmp_path: Path) -> Non
     path.write_text(SECRET, encoding="utf-8")
     (line,) = problems({"redis_password": "other", "redis_password_file": path})
     assert "--redis-password (REDIS_PASSWORD)" in line
-    assert "--redis-password-file (REDIS_PASSWORD_FILE)" in line
+    assert "--redis-password-file (REDIS_EXPORTER_REDIS_PASSWORD_FILE)" in line
     assert SECRET not in line
 
 

@@ -414,7 +414,7 @@ def test_the_secret_is_mounted_and_the_example_holds_only_a_placeholder() -> Non
         assert mount["mountPath"] == MOUNT_SECRET
         assert mount["readOnly"] is True
         env = {var["name"]: var.get("value") for var in container(workload)["env"]}
-        assert env["REDIS_PASSWORD_FILE"] == f"{MOUNT_SECRET}/password"
+        assert env["REDIS_EXPORTER_REDIS_PASSWORD_FILE"] == f"{MOUNT_SECRET}/password"
         assert "REDIS_PASSWORD" not in env
 
 
