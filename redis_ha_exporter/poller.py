@@ -58,17 +58,52 @@ class PollSettings:
         return self.data_tls
 
 
-def describe_error(exc: BaseException, timeout: float, secrets: Sequence[str] = ()) -> str:
-    """A short, secret-free reason for `redis_exporter_last_scrape_error` and the log. Only
-    what came from outside (the exception's text, a server's words) is redacted."""
+# What to change, by the kind of node whose credentials failed.
+_PASSWORD_FLAG = {
+    "data": "--redis-password (REDIS_PASSWORD) or the target's password_file",
+    "sentinel": "--sentinel-password (REDIS_SENTINEL_PASSWORD)",
+}
+_USER_FLAG = {"data": "--redis-user", "sentinel": "--sentinel-user"}
+
+
+def _auth_reason(upper: str, exc: BaseException, kind: str, user: str | None) -> str | None:
+    """The authentication failure a reply means, with the setting to change; None if the
+    reply is not one."""
+    server = "the Sentinel" if kind == "sentinel" else "the server"
+    flag = _PASSWORD_FLAG.get(kind, _PASSWORD_FLAG["data"])
+    if "WITHOUT ANY PASSWORD CONFIGURED" in upper:
+        return (
+            f"authentication failed: a password is configured but {server} has none; "
+            f"remove {flag} for it, or set requirepass on it"
+        )
+    if "NOAUTH" in upper:
+        return f"authentication failed: {server} requires a password and none is configured: {flag}"
+    if isinstance(exc, AuthError) or "WRONGPASS" in upper or "INVALID PASSWORD" in upper:
+        if user is None:
+            return f"authentication failed: {server} refused the password: check {flag}"
+        return (
+            f"authentication failed: {server} refused the ACL user and password (or the user "
+            f"is disabled): check {_USER_FLAG.get(kind, '--redis-user')} and {flag}"
+        )
+    return None
+
+
+def describe_error(
+    exc: BaseException,
+    timeout: float,
+    secrets: Sequence[str] = (),
+    kind: str = "data",
+    user: str | None = None,
+) -> str:
+    """A short, secret-free reason for `redis_exporter_last_scrape_error` and the log, naming
+    the setting to change where there is one (`kind` and `user`: the node's, for an
+    authentication failure). Only what came from outside (the exception's text, a server's
+    words) is redacted."""
     text = redact(str(exc), secrets)
     upper = text.upper()
-    if "WITHOUT ANY PASSWORD CONFIGURED" in upper:
-        reason = "authentication failed: a password is configured but the server has none"
-    elif "NOAUTH" in upper:
-        reason = "authentication failed: the server requires a password and none is configured"
-    elif isinstance(exc, AuthError) or "WRONGPASS" in upper or "INVALID PASSWORD" in upper:
-        reason = "authentication failed: invalid username or password"
+    auth = _auth_reason(upper, exc, kind, user)
+    if auth is not None:
+        reason = auth
     elif isinstance(exc, ReplyTooLarge):
         reason = f"{text} (--max-reply-bytes)"
     elif isinstance(exc, TimeoutError):
@@ -287,7 +322,13 @@ class NodePoller:
     async def _failed(self, exc: BaseException, prev: NodeSnapshot, started: float) -> None:
         # The connection may hold an unread reply; only a fresh one is trustworthy.
         await self._disconnect()
-        reason = describe_error(exc, self.settings.timeout, self._secrets)
+        reason = describe_error(
+            exc,
+            self.settings.timeout,
+            self._secrets,
+            self.spec.kind,
+            self.spec.credentials.username,
+        )
         self._failures += 1
         if self._failures == 1 or reason != prev.error:
             log.warning(

@@ -494,11 +494,15 @@ def start_standalone(
     return server
 
 
-def start_sentinel(flavor: Flavor, base_dir: Path, config: Sequence[str]) -> ServerProcess:
-    """Start one Sentinel with these configuration lines (`sentinel monitor ...`)."""
+def start_sentinel(
+    flavor: Flavor, base_dir: Path, config: Sequence[str], password: str | None = None
+) -> ServerProcess:
+    """Start one Sentinel with these configuration lines (`sentinel monitor ...`), asking
+    clients for `password` when one is given."""
     binary = find_server_binary(flavor)
     if binary is None:
         raise RuntimeError(f"no server binary found for flavor {flavor!r}")
-    server = _launch(binary, "sentinel", Path(base_dir), config, None)
+    lines = [*config, *([f"requirepass {password}"] if password is not None else [])]
+    server = _launch(binary, "sentinel", Path(base_dir), lines, None, password)
     atexit.register(server.stop)
     return server

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FLAVORS, ROOT, wait_until
+from tests.conftest import FLAVORS, ROOT, ExporterProcess, wait_until
 from tests.promtext import parse_series, value
-from tests.topology import ServerProcess, free_port, start_standalone
+from tests.topology import Flavor, ServerProcess, free_port, start_sentinel, start_standalone
 
 SECRET = "Zq-9xv!sEcReT-4411"
 
@@ -142,3 +142,50 @@ def test_a_password_that_is_a_common_word_does_not_mask_our_own_words(
         exporter.logs()
     )
     assert "********" not in exporter.metrics() + exporter.logs()
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_each_authentication_failure_gets_its_own_line_naming_the_setting(
+    flavor: Flavor, run_exporter: Any, tmp_path: Path
+) -> None:
+    """No password for a server that wants one, a password for one that has none, a wrong
+    one, and a Sentinel that wants --sentinel-password: four lines, none alike, no secret."""
+    protected = start_standalone(flavor, tmp_path / "protected", password=SECRET)
+    open_server = start_standalone(flavor, tmp_path / "open")
+    sentinel = start_sentinel(flavor, tmp_path / "sentinel", [], password=SECRET)
+    try:
+        wrong = run_exporter("--redis-addr", protected.address, env={"REDIS_PASSWORD": "nope-9"})
+        missing = run_exporter("--redis-addr", protected.address)
+        extra = run_exporter("--redis-addr", open_server.address, env={"REDIS_PASSWORD": SECRET})
+        no_sentinel_pw = run_exporter("--sentinel-addr", sentinel.address)
+        cases = {
+            wrong: (protected, "the server refused the password: check --redis-password"),
+            missing: (
+                protected,
+                "the server requires a password and none is configured: --redis-password",
+            ),
+            extra: (open_server, "a password is configured but the server has none"),
+            no_sentinel_pw: (
+                sentinel,
+                "the Sentinel requires a password and none is configured: --sentinel-password",
+            ),
+        }
+        for exporter, (server, words) in cases.items():
+
+            def auth_line(e: ExporterProcess = exporter) -> str | None:
+                lines = e.logs().splitlines()
+                return next((ln for ln in lines if "is down: authentication" in ln), None)
+
+            line = wait_until(auth_line, 20, what=f"an authentication line for {server.address}")
+            assert f"authentication failed: {words}" in line, line
+            assert SECRET not in exporter.logs() and "nope-9" not in exporter.logs()
+            errors = [
+                s.labels["err"]
+                for s in parse_series(exporter.metrics())
+                if s.name == "redis_exporter_last_scrape_error" and s.value == 1
+            ]
+            assert any(words in err for err in errors), errors
+    finally:
+        protected.stop()
+        open_server.stop()
+        sentinel.stop()

@@ -91,7 +91,10 @@ def test_polls_slower_than_the_interval_never_burst_to_catch_up() -> None:
 
 # -- describe_error -----------------------------------------------------------------------------
 
-AUTH_INVALID = "authentication failed: invalid username or password"
+AUTH_INVALID = (
+    "authentication failed: the server refused the password: check --redis-password "
+    "(REDIS_PASSWORD) or the target's password_file"
+)
 
 
 @pytest.mark.parametrize(
@@ -104,13 +107,16 @@ AUTH_INVALID = "authentication failed: invalid username or password"
         ),
         (
             ReplyError("NOAUTH Authentication required."),
-            "authentication failed: the server requires a password and none is configured",
+            "authentication failed: the server requires a password and none is configured: "
+            "--redis-password (REDIS_PASSWORD) or the target's password_file",
         ),
         (
             ReplyError(
                 "AUTH <password> called without any password configured for the default user."
             ),
-            "authentication failed: a password is configured but the server has none",
+            "authentication failed: a password is configured but the server has none; remove "
+            "--redis-password (REDIS_PASSWORD) or the target's password_file for it, or set "
+            "requirepass on it",
         ),
         (TimeoutError(), "timeout: no reply within 0.5s"),  # what asyncio.timeout raises
         (TimeoutError("Timeout reading from socket"), "timeout: no reply within 0.5s"),
@@ -145,6 +151,39 @@ AUTH_INVALID = "authentication failed: invalid username or password"
 )
 def test_describe_error_names_the_reason(exc: BaseException, expected: str) -> None:
     assert describe_error(exc, 0.5) == expected
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind", "user", "expected"),
+    [
+        (
+            "NOAUTH Authentication required.",
+            "sentinel",
+            None,
+            "the Sentinel requires a password and none is configured: --sentinel-password "
+            "(REDIS_SENTINEL_PASSWORD)",
+        ),
+        (
+            "WRONGPASS invalid username-password pair or user is disabled.",
+            "sentinel",
+            "watcher",
+            "the Sentinel refused the ACL user and password (or the user is disabled): check "
+            "--sentinel-user and --sentinel-password (REDIS_SENTINEL_PASSWORD)",
+        ),
+        (
+            "WRONGPASS invalid username-password pair or user is disabled.",
+            "replica",
+            "exporter",
+            "the server refused the ACL user and password (or the user is disabled): check "
+            "--redis-user and --redis-password (REDIS_PASSWORD) or the target's password_file",
+        ),
+    ],
+)
+def test_an_authentication_failure_names_the_setting_of_the_nodes_kind(
+    reply: str, kind: str, user: str | None, expected: str
+) -> None:
+    error = AuthError(reply) if reply.startswith("WRONGPASS") else ReplyError(reply)
+    assert describe_error(error, 0.5, (), kind, user) == "authentication failed: " + expected
 
 
 def test_describe_error_is_at_most_300_characters() -> None:
