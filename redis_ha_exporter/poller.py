@@ -21,7 +21,7 @@ from redis_ha_exporter.address import redact
 from redis_ha_exporter.config import MAX_REPLY_BYTES, TlsOptions
 from redis_ha_exporter.nodes import NodeSpec
 from redis_ha_exporter.poll import poll
-from redis_ha_exporter.snapshot import NodeSnapshot
+from redis_ha_exporter.snapshot import AUTH_FAILED, NodeSnapshot
 from redis_ha_exporter.sources.base import PollOptions, Source
 from redis_ha_exporter.wire import (
     AuthError,
@@ -73,16 +73,16 @@ def _auth_reason(upper: str, exc: BaseException, kind: str, user: str | None) ->
     flag = _PASSWORD_FLAG.get(kind, _PASSWORD_FLAG["data"])
     if "WITHOUT ANY PASSWORD CONFIGURED" in upper:
         return (
-            f"authentication failed: a password is configured but {server} has none; "
+            f"{AUTH_FAILED}: a password is configured but {server} has none; "
             f"remove {flag} for it, or set requirepass on it"
         )
     if "NOAUTH" in upper:
-        return f"authentication failed: {server} requires a password and none is configured: {flag}"
+        return f"{AUTH_FAILED}: {server} requires a password and none is configured: {flag}"
     if isinstance(exc, AuthError) or "WRONGPASS" in upper or "INVALID PASSWORD" in upper:
         if user is None:
-            return f"authentication failed: {server} refused the password: check {flag}"
+            return f"{AUTH_FAILED}: {server} refused the password: check {flag}"
         return (
-            f"authentication failed: {server} refused the ACL user and password (or the user "
+            f"{AUTH_FAILED}: {server} refused the ACL user and password (or the user "
             f"is disabled): check {_USER_FLAG.get(kind, '--redis-user')} and {flag}"
         )
     return None

@@ -107,6 +107,7 @@ class Runtime:
         self._aliases: dict[str, str] = {}
         self._logged_aliases: set[tuple[str, str]] = set()
         self._logged_keys: set[str] = set()
+        self._logged_not_sentinel: set[str] = set()
         # The last snapshot of each node handed to another shard: its identity keeps a second
         # name of it (a --redis-addr the Sentinels announce otherwise) resolved the same way.
         self._handed_off: dict[str, NodeSnapshot] = {}
@@ -121,6 +122,7 @@ class Runtime:
         self.settings = settings
         self._static = settings.data_targets()
         self._seeds = settings.sentinel_targets()
+        self.store.seeds = frozenset(t.address.instance for t in self._seeds)
         self._only = frozenset(settings.sentinel_master)
         self._shard = Shard(settings.shard, settings.total_shards)
         self._data_creds = settings.data_credentials()
@@ -306,10 +308,27 @@ class Runtime:
                     extra={"event": "role_change", "instance": snap.instance},
                 )
             self.store.put(snap)
+            self._check_seed(snap)
             if snap.kind == "sentinel" or before is None or before.identity != snap.identity:
                 rediscover = True
         if rediscover:
             self._rediscover()
+
+    def _check_seed(self, snap: NodeSnapshot) -> None:
+        """One warning for a --sentinel-addr that answers as a data node (6379 typed for
+        26379): it is polled as one, and no group is discovered through it."""
+        if not snap.up or snap.kind != "data" or snap.instance not in self.store.seeds:
+            return
+        if snap.instance in self._logged_not_sentinel:
+            return
+        self._logged_not_sentinel.add(snap.instance)
+        log.warning(
+            "--sentinel-addr %s is not a Sentinel but a data node (%s): polling it as one, "
+            "and no group is discovered through it; Sentinels listen on port 26379 by default",
+            snap.instance,
+            _ROLE_NAMES.get(snap.role, snap.role) or "unknown role",
+            extra={"event": "not_a_sentinel", "instance": snap.instance},
+        )
 
     def _rediscover(self) -> None:
         topology = derive_nodes(

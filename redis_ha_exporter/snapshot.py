@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 NodeKind = Literal["data", "sentinel", "unknown"]
+# How the error of a node whose credentials were refused starts (poller.describe_error): the
+# exporter's configuration, not the node, is wrong, which /ready reports.
+AUTH_FAILED = "authentication failed"
 InfoSections = Mapping[str, Mapping[str, str]]
 R = TypeVar("R")
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from redis_ha_exporter.snapshot import GroupState, NodeSnapshot
+from redis_ha_exporter.snapshot import AUTH_FAILED, GroupState, NodeSnapshot
 
 
 class StoreView(Protocol):
@@ -32,7 +32,7 @@ class StoreView(Protocol):
     @property
     def reload(self) -> ReloadState: ...
 
-    def ready(self) -> bool: ...
+    def not_ready(self) -> list[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,8 @@ class Store:
         self._discovery = DiscoveryLimits()
         self._reload = ReloadState()
         self._ready = False
+        # The --sentinel-addr seeds: with any, one must answer as a Sentinel to be ready.
+        self.seeds: frozenset[str] = frozenset()
 
     @property
     def stale_after(self) -> float:
@@ -139,3 +141,36 @@ class Store:
                 for instance in self.expected
             )
         return self._ready
+
+    def not_ready(self) -> list[str]:
+        """Why a readiness probe should fail, one line per reason; none when ready.
+
+        Ready means the exporter can do its job with its configuration: every node known at
+        start-up was polled once; no node refuses its credentials (the configuration is
+        wrong, not the node); and with --sentinel-addr, one of them answers as a Sentinel
+        (else no topology is followed). A data node that is down is not a reason: reporting
+        `redis_up 0` for it is the exporter's job.
+        """
+        if not self.ready():
+            return ["some nodes have not been polled yet"]
+        out = [
+            f"node {snap.instance}: {snap.error}"
+            for snap in sorted(self._nodes.values(), key=lambda s: s.instance)
+            if not snap.up and snap.error.startswith(AUTH_FAILED)
+        ]
+        if self.seeds:
+            seeds = [(i, self._nodes.get(i)) for i in sorted(self.seeds)]
+            if not any(s is not None and s.up and s.kind == "sentinel" for _, s in seeds):
+                out += [
+                    f"no --sentinel-addr answers as a Sentinel: {_seed(i, s)}" for i, s in seeds
+                ]
+        return out
+
+
+def _seed(instance: str, snap: NodeSnapshot | None) -> str:
+    if snap is None or not snap.polled:
+        return f"{instance} not polled yet"
+    if not snap.up:
+        return f"{instance} is down: {snap.error}"
+    role = {"slave": "replica"}.get(snap.role, snap.role) or "unknown role"
+    return f"{instance} is not a Sentinel but a data node ({role})"

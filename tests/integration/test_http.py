@@ -87,6 +87,42 @@ def test_ready_only_after_every_node_was_polled_once(
         frozen.stop()
 
 
+def test_not_ready_while_credentials_are_refused_or_no_sentinel_answers(
+    flavor: Any, node: ServerProcess, run_exporter: Any, tmp_path: Path
+) -> None:
+    """A data node's port given as --sentinel-addr: polled as a data node, one warning that
+    says so, and /ready 503 naming it; a refused password: /ready 503 naming the node."""
+    seed = run_exporter(
+        "--sentinel-addr", node.address, "--poll-interval", "1", "--poll-timeout", "0.5"
+    )
+    seed.wait_up(node.address)
+
+    def reasons(exporter: Any) -> str | None:
+        status, body, _ = exporter.get("/ready")
+        return body.decode() if status == 503 and b"polled yet" not in body else None
+
+    body = wait_until(lambda: reasons(seed), 20, what="/ready 503 for the seed")
+    assert body == (
+        f"not ready: no --sentinel-addr answers as a Sentinel: {node.address} is not a "
+        "Sentinel but a data node (master)\n"
+    )
+    warning = f"--sentinel-addr {node.address} is not a Sentinel but a data node (master)"
+    wait_until(lambda: warning in seed.logs(), 10, what="the warning")
+    time.sleep(2.5)  # two more polls: still one line
+    assert seed.logs().count(warning) == 1
+
+    protected = start_standalone(flavor, tmp_path / "protected", password="right-Pw-1")
+    try:
+        wrong = run_exporter(
+            "--redis-addr", protected.address, env={"REDIS_PASSWORD": "wrong-Pw-2"}
+        )
+        body = wait_until(lambda: reasons(wrong), 20, what="/ready 503 for the password")
+        assert body.startswith(f"not ready: node {protected.address}: authentication failed:")
+        assert body.count("\n") == 1 and "wrong-Pw-2" not in body
+    finally:
+        protected.stop()
+
+
 def test_sigterm_closes_connections_and_exits_cleanly(
     node: ServerProcess, run_exporter: Any
 ) -> None:

@@ -3,7 +3,7 @@ nodes polled but not exported."""
 
 from __future__ import annotations
 
-from redis_ha_exporter.snapshot import GroupState, NodeSnapshot
+from redis_ha_exporter.snapshot import AUTH_FAILED, GroupState, NodeSnapshot
 from redis_ha_exporter.store import Store
 
 
@@ -84,3 +84,35 @@ def test_ready_counts_the_sentinels_polled_but_not_exported() -> None:
     assert not store.ready()
     store.put(snap("s:26379"))
     assert store.ready()
+
+
+def down(instance: str, error: str) -> NodeSnapshot:
+    return NodeSnapshot(instance, "unknown", up=False, polls=1, error=error)
+
+
+def test_a_node_that_is_down_keeps_it_ready_but_refused_credentials_do_not() -> None:
+    store = Store(interval=10.0)
+    store.expected = frozenset({"a:1", "b:2"})
+    store.put(snap("a:1"))
+    store.put(down("b:2", "connection failed: Connection refused"))
+    assert store.not_ready() == []  # redis_up 0 for b:2 is the exporter doing its job
+    refused = f"{AUTH_FAILED}: the server refused the password: check --redis-password"
+    store.put(down("b:2", refused))
+    assert store.not_ready() == [f"node b:2: {refused}"]
+    store.put(snap("b:2"))
+    assert store.not_ready() == []
+
+
+def test_with_sentinels_one_must_answer_as_a_sentinel() -> None:
+    store = Store(interval=10.0)
+    store.expected = store.seeds = frozenset({"s:26379", "t:6379"})
+    store.put(down("s:26379", "connection failed: Connection refused"))
+    store.put(NodeSnapshot("t:6379", "data", up=True, polls=1, role="slave"))
+    assert store.not_ready() == [
+        "no --sentinel-addr answers as a Sentinel: s:26379 is down: connection failed: "
+        "Connection refused",
+        "no --sentinel-addr answers as a Sentinel: t:6379 is not a Sentinel but a data node "
+        "(replica)",
+    ]
+    store.put(NodeSnapshot("s:26379", "sentinel", up=True, polls=1))
+    assert store.not_ready() == []
