@@ -1,14 +1,11 @@
 """The live status page `/`: per Sentinel group a diagram of master, replicas and Sentinels and
-a failover timeline; per node memory, ops/s, clients and last poll. Rendered here on first load,
-then re-rendered every 2 s by a small inline script from `/api/topology`.
-
-`_SCRIPT` mirrors the renderer below function by function and must produce the same markup
-from the same document (tests/e2e/test_status_page.py compares the two), so change both.
+a failover timeline; per node memory, ops/s, clients and last poll. Rendered here only: the
+page's small script fetches the live part (`render_main`, at `/api/topology.html`) every 2 s
+and swaps it in.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from html import escape
@@ -61,127 +58,33 @@ vertical-align:top;overflow-wrap:break-word}
 .bar i{display:block;height:100%;background:var(--ok)}.bar i.warn{background:#d4a72c}
 .bar i.full{background:var(--bad)}.bar.nolimit i{background:#8da2d8}
 .st-up{color:var(--ok);font-weight:600}.st-down,.bad{color:var(--bad);font-weight:600}
+span.warn{color:#8a6100;font-weight:600}
 .muted{color:var(--mute)}#live.stale{color:var(--bad)}
 """
 
-# The same functions as below, over the JSON of /api/topology; plain DOM, no framework.
-_CONSTANTS = (
-    f"const BW={_BW},BH={_BH},ROW={_ROW},COLS={json.dumps(_COLS)},UNITS={json.dumps(_UNITS)},"
-    f"EVERY={REFRESH_SECONDS};"
-)
+# The page's only script: every REFRESH_SECONDS it fetches the live part, rendered here by
+# render_main (api/topology.html), and swaps it in. One renderer, in Python; no markup in JS.
 _SCRIPT = (
     '\n(() => {\n"use strict";\n'
-    + _CONSTANTS
+    + f"const EVERY={REFRESH_SECONDS};"
     + r"""
-const ESC={"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#x27;"};
-const esc=v=>String(v).replace(/[&<>"']/g,c=>ESC[c]);
-const short=(s,n=26)=>s.length<=n?s:s.slice(0,n-1)+"\u2026";
-function fixed1(x){const t=Math.floor(x*10+0.5),a=Math.abs(t);
-  return (t<0?"-":"")+Math.floor(a/10)+"."+(a%10);}
-function bytes(n){if(n===null)return "?";let v=n,u=0;
-  while(v>=1024&&u<UNITS.length-1){v/=1024;u++;}
-  return u===0?n+" B":fixed1(v)+" "+UNITS[u];}
-const when=at=>new Date(at*1000).toISOString().slice(0,19).replace("T"," ")+" UTC";
-const num=v=>v===null?"?":String(v);
-function box(x,y,cls,addr,sub,title){
-  return `<g class="node ${cls}"><title>${esc(title)}</title>`+
-    `<rect x="${x}" y="${y}" width="${BW}" height="${BH}" rx="4"/>`+
-    `<text x="${x+7}" y="${y+13}">${esc(short(addr))}</text>`+
-    `<text class="sub" x="${x+7}" y="${y+26}">${esc(short(sub,32))}</text></g>`;}
-function downSub(n){return n&&n.error?"down: "+n.error:"down";}
-function dataSub(n,word){if(!n||!n.up)return downSub(n);
-  return `${word} \u00b7 ${num(n.ops_per_sec)} ops/s \u00b7 ${num(n.connected_clients)} clients`;}
-function edgeLabel(r){if(!r.up)return "down";const p=[r.link||"link ?"];
-  if(r.sync_state&&r.sync_state!=="online")p.push(r.sync_state);
-  p.push(r.lag_bytes===null?"lag ?":bytes(r.lag_bytes));
-  if(r.lag_seconds!==null)p.push(r.lag_seconds+"s");return p.join(" \u00b7 ");}
-function masters(g){return g.master===null?[]:Array.isArray(g.master)?g.master:[g.master];}
-function diagram(g,nodes){
-  let ms=masters(g),reps=g.replicas;
-  const lost=ms.length?null:reps.find(r=>!r.up&&r.instance===g.sentinel_master);
-  if(lost){ms=[lost.instance];reps=reps.filter(r=>r!==lost);}
-  const rows=Math.max(g.sentinels.length,ms.length,reps.length,1);
-  const top=n=>4+(rows-Math.max(n,1))*ROW/2,mt=top(ms.length),rt=top(reps.length),
-    st=top(g.sentinels.length),h=rows*ROW+8,lines=[],boxes=[];
-  g.sentinels.forEach((s,i)=>{const j=ms.indexOf(s.names_master);if(!s.up||j<0)return;
-    const odd=s.names_master!==g.sentinel_master?" odd":"";
-    lines.push(`<g class="names${odd}"><line x1="${COLS[0]+BW}" y1="${st+i*ROW+BH/2}" `+
-      `x2="${COLS[1]}" y2="${mt+j*ROW+BH/2}"/></g>`);});
-  reps.forEach((r,i)=>{if(!ms.length)return;const j=Math.max(ms.indexOf(r.replicates),0);
-    const y=rt+i*ROW+BH/2,label=edgeLabel(r),bad=r.up&&r.link==="up"?"":" bad";
-    lines.push(`<g class="edge${bad}"><title>${esc(ms[j]+" \u2192 "+r.instance+": "+label)}`+
-      `</title><line x1="${COLS[1]+BW}" y1="${mt+j*ROW+BH/2}" x2="${COLS[2]}" y2="${y}"/>`+
-      `<text x="${COLS[2]-6}" y="${y-4}">${esc(label)}</text></g>`);});
-  g.sentinels.forEach((s,i)=>{const n=nodes[s.instance],down=s.up?"":" down";
-    const odd=s.up&&s.names_master!==g.sentinel_master?" odd":"";
-    const sub=s.up?"names "+(s.names_master||"?"):downSub(n);
-    boxes.push(box(COLS[0],st+i*ROW,"sentinel"+down+odd,s.instance,sub,
-      s.instance+" \u2014 "+sub));});
-  ms.forEach((m,i)=>{const sub=dataSub(nodes[m],"master"),down=nodes[m]&&nodes[m].up?"":" down";
-    boxes.push(box(COLS[1],mt+i*ROW,"data master"+down,m,sub,m+" \u2014 "+sub));});
-  if(!ms.length){const sub="Sentinels name "+(g.sentinel_master||"?");
-    boxes.push(box(COLS[1],mt,"data master down","no master",sub,sub));}
-  reps.forEach((r,i)=>{const sub=dataSub(nodes[r.instance],"replica"),
-    down=r.up?"":" down";
-    boxes.push(box(COLS[2],rt+i*ROW,"data replica"+down,r.instance,sub,
-      r.instance+" \u2014 "+sub));});
-  return `<svg class="topo" viewBox="0 0 ${COLS[2]+BW} ${h}" width="${COLS[2]+BW}" `+
-    `height="${h}" role="img" aria-label="${esc("topology of "+g.name)}">`+
-    lines.join("")+boxes.join("")+"</svg>";}
-function timeline(g){if(!g.history.length)
-    return '<p class="muted timeline-empty">no failover seen since the exporter started</p>';
-  return '<ol class="timeline">'+g.history.slice().reverse().map(f=>
-    `<li><time>${esc(when(f.at))}</time> <code class="from">${esc(f.from)}</code> \u2192 `+
-    `<code class="to">${esc(f.to)}</code> <span class="muted">epoch ${esc(f.epoch)}</span></li>`
-  ).join("")+"</ol>";}
-function group(g,nodes){const ms=masters(g);
-  let m=ms.map(a=>`<code>${esc(a)}</code>`).join(" ");
-  if(!ms.length)m='<span class="bad">none</span>';
-  else if(ms.length>1)m+=' <span class="bad">split brain</span>';
-  const agree=g.sentinels.some(s=>s.up)?(g.agreement?"agree":'<span class="bad">disagree</span>')
-    :'<span class="bad">no Sentinel answers</span>';
-  return `<article class="group" data-group="${esc(g.name)}"><h2>Group <code>${esc(g.name)}</code>`+
-    `</h2><p class="summary">Master: <span class="master">${m}</span> \u00b7 Sentinels name: `+
-    `<code class="sentinel-master">${esc(g.sentinel_master||"-")}</code> (${agree}) \u00b7 `+
-    `failovers seen: ${esc(g.failovers)}</p>${diagram(g,nodes)}<h3>Failovers</h3>`+
-    `${timeline(g)}</article>`;}
-function mem(n){const used=n.memory_used_bytes,max=n.maxmemory_bytes,sys=n.system_memory_bytes;
-  if(n.kind!=="data"||used===null)return "-";const limit=max?max:sys;
-  const text=max?`${bytes(used)} / ${bytes(max)}`:
-    `${bytes(used)} of ${sys?bytes(sys):"?"} system \u00b7 no limit`;
-  if(!limit)return `<div class="mem"><small>${esc(text)}</small></div>`;
-  const pct=Math.min(Math.max(used/limit*100,0),100),lvl=!max?"":pct>=90?"full":pct>=75?"warn":"";
-  return `<div class="mem"><div class="bar${max?"":" nolimit"}"><i class="${lvl}" `+
-    `style="width:${fixed1(pct)}%"></i></div><small>${esc(text)}</small></div>`;}
-function nodeRow(n){
-  const state=!n.polled?"not yet polled":n.up?'<span class="st-up">up</span>':
-    '<span class="st-down">down</span>';
-  const age=n.last_poll_age_seconds===null?"never":fixed1(n.last_poll_age_seconds)+"s ago";
-  return `<tr${n.polled&&!n.up?' class="is-down"':""}><td>${esc(n.instance)}</td>`+
-    `<td>${esc(n.kind)}</td><td>${esc(n.role||"-")}</td><td>${esc(n.groups.join(", ")||"-")}`+
-    `</td><td>${state}</td><td>${mem(n)}</td><td class="num">${esc(num(n.ops_per_sec))}</td>`+
-    `<td class="num">${esc(num(n.connected_clients))}</td><td>${esc(age)}</td>`+
-    `<td class="err">${esc(n.error||"-")}</td></tr>`;}
-function render(t){const nodes={};t.nodes.forEach(n=>{nodes[n.instance]=n;});
-  const groups=t.groups.length?'<section class="groups">'+
-    t.groups.map(g=>group(g,nodes)).join("")+"</section>":"";
-  return groups+`<h2>Nodes (${t.nodes.length})</h2><table class="nodes"><thead><tr>`+
-    "<th>address</th><th>kind</th><th>role</th><th>groups</th><th>state</th><th>memory</th>"+
-    "<th>ops/s</th><th>clients</th><th>last poll</th><th>last error</th></tr></thead><tbody>"+
-    t.nodes.map(nodeRow).join("")+"</tbody></table>";}
 const app=document.getElementById("app"),live=document.getElementById("live");
-const page={render,refreshes:0,refresh};
+const page={refreshes:0,refresh};
 async function refresh(){
-  try{if(!document.hidden){const r=await fetch("api/topology",{cache:"no-store"});
-      if(!r.ok)throw new Error("HTTP "+r.status);const t=await r.json();
-      app.innerHTML=render(t);page.refreshes++;live.className="";
-      live.textContent=`live: data of ${when(t.generated_at)}, refreshed every ${EVERY} s`;}
+  try{if(!document.hidden){const r=await fetch("api/topology.html",{cache:"no-store"});
+      if(!r.ok)throw new Error("HTTP "+r.status);app.innerHTML=await r.text();
+      page.refreshes++;live.className="";
+      live.textContent=`live: data of ${r.headers.get("X-Data-Of")}, refreshed every ${EVERY} s`;}
   }catch(e){live.className="stale";live.textContent=`refresh failed (${e.message}); retrying`;}
   finally{setTimeout(refresh,EVERY*1000);}}
 window.statusPage=page;setTimeout(refresh,EVERY*1000);
 })();
 """
 )
+# A group with two masters this soon after a failover: the old master is not reconfigured yet
+# (Sentinel demotes it on its next INFO round, within ~10 s); longer is a split brain.
+FAILOVER_SETTLE_SECONDS = 30.0
+_ROLES = {"slave": "replica"}
 
 
 def _esc(value: object) -> str:
@@ -193,7 +96,7 @@ def _short(text: str, n: int = 26) -> str:
 
 
 def _fixed1(x: float) -> str:
-    """One decimal, rounding as the script does (half up), so both render the same text."""
+    """One decimal, rounding half up (Python's round() would round half to even)."""
     tenths = math.floor(x * 10 + 0.5)
     return f"{'-' if tenths < 0 else ''}{abs(tenths) // 10}.{abs(tenths) % 10}"
 
@@ -207,7 +110,8 @@ def _bytes(n: int | None) -> str:
     return f"{n} B" if unit == 0 else f"{_fixed1(value)} {_UNITS[unit]}"
 
 
-def _when(at: float) -> str:
+def when(at: float) -> str:
+    """A time as the page shows it, in UTC."""
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
 
 
@@ -325,7 +229,7 @@ def _timeline(g: GroupEntry) -> str:
     if not g["history"]:
         return '<p class="muted timeline-empty">no failover seen since the exporter started</p>'
     items = (
-        f'<li><time>{_esc(_when(f["at"]))}</time> <code class="from">{_esc(f["from"])}</code> → '
+        f'<li><time>{_esc(when(f["at"]))}</time> <code class="from">{_esc(f["from"])}</code> → '
         f'<code class="to">{_esc(f["to"])}</code> <span class="muted">epoch {_esc(f["epoch"])}'
         "</span></li>"
         for f in reversed(g["history"])
@@ -333,13 +237,27 @@ def _timeline(g: GroupEntry) -> str:
     return '<ol class="timeline">' + "".join(items) + "</ol>"
 
 
-def _group(g: GroupEntry, nodes: dict[str, NodeEntry]) -> str:
+def _two_masters(g: GroupEntry, now: float) -> str:
+    """What several answering masters mean: the seconds after a failover in which the old
+    master still says role:master, or a split brain when it lasts."""
+    last = g["history"][-1] if g["history"] else None
+    if (
+        last is not None
+        and now - last["at"] <= FAILOVER_SETTLE_SECONDS
+        and g["sentinel_master"] == last["to"]
+        and last["to"] in _masters(g)
+    ):
+        return ' <span class="warn">failover in progress: old master not yet reconfigured</span>'
+    return ' <span class="bad">split brain</span>'
+
+
+def _group(g: GroupEntry, nodes: dict[str, NodeEntry], now: float) -> str:
     ms = _masters(g)
     m = " ".join(f"<code>{_esc(a)}</code>" for a in ms)
     if not ms:
         m = '<span class="bad">none</span>'
     elif len(ms) > 1:
-        m += ' <span class="bad">split brain</span>'
+        m += _two_masters(g, now)
     agree = '<span class="bad">no Sentinel answers</span>'
     if any(s["up"] for s in g["sentinels"]):
         agree = "agree" if g["agreement"] else '<span class="bad">disagree</span>'
@@ -384,7 +302,8 @@ def _node_row(n: NodeEntry) -> str:
     row = ' class="is-down"' if n["polled"] and not n["up"] else ""
     return (
         f"<tr{row}>"
-        f"<td>{_esc(n['instance'])}</td><td>{_esc(n['kind'])}</td><td>{_esc(n['role'] or '-')}"
+        f"<td>{_esc(n['instance'])}</td><td>{_esc(n['kind'])}</td>"
+        f"<td>{_esc(_ROLES.get(n['role'], n['role']) or '-')}"
         f"</td><td>{_esc(', '.join(n['groups']) or '-')}</td><td>{state}</td><td>{_mem(n)}</td>"
         f'<td class="num">{_esc(_num(n["ops_per_sec"]))}</td>'
         f'<td class="num">{_esc(_num(n["connected_clients"]))}</td><td>{_esc(age_text)}</td>'
@@ -393,13 +312,13 @@ def _node_row(n: NodeEntry) -> str:
 
 
 def render_main(doc: Status) -> str:
-    """The page's live part, as the script renders it from the same document."""
+    """The page's live part: on first load inside the page, then every refresh alone."""
     nodes = {n["instance"]: n for n in doc["nodes"]}
     groups = ""
     if doc["groups"]:
         groups = (
             '<section class="groups">'
-            + "".join(_group(g, nodes) for g in doc["groups"])
+            + "".join(_group(g, nodes, doc["generated_at"]) for g in doc["groups"])
             + "</section>"
         )
     return (
@@ -420,7 +339,7 @@ def render_landing(view: StoreView, now: float | None = None) -> str:
         f"<h1>redis-ha-exporter {_esc(__version__)}</h1><nav><a href='metrics'>Metrics</a> · "
         "<a href='health'>Health</a> · <a href='ready'>Ready</a> · "
         "<a href='api/topology'>API</a></nav><span id='live' class='muted'>data of "
-        f"{_esc(_when(doc['generated_at']))}; refreshed every {REFRESH_SECONDS} s with "
+        f"{_esc(when(doc['generated_at']))}; refreshed every {REFRESH_SECONDS} s with "
         f"JavaScript</span></header><main id='app'>{render_main(doc)}</main>"
         f"<script>{_SCRIPT}</script></body></html>"
     )

@@ -1,6 +1,7 @@
 """Starlette routes: `/metrics` (cached render, gzip and OpenMetrics on request), `/scrape`
 (one target, see exporter/scrape.py), `/health`, `/ready`, the status page `/` and its data
-`/api/topology` (JSON, see exporter/status.py)."""
+`/api/topology` (JSON, see redis_ha_exporter/status.py) and `/api/topology.html` (the status
+page's live part, which the page fetches to refresh itself)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from redis_ha_exporter.exposition import OPENMETRICS_TYPE, TEXT_TYPE
-from redis_ha_exporter.landing import render_landing
+from redis_ha_exporter.landing import render_landing, render_main, when
 from redis_ha_exporter.status import status
 from redis_ha_exporter.store import StoreView
 from redis_ha_exporter.webconfig import BasicAuth
@@ -181,10 +182,11 @@ def create_app(
         return PlainTextResponse("ok\n")
 
     async def ready(request: Request) -> Response:
-        if view.ready():
+        reasons = view.not_ready()
+        if not reasons:
             return PlainTextResponse("ready\n")
         return PlainTextResponse(
-            "not ready: some nodes have not been polled yet\n", status_code=503
+            "".join(f"not ready: {reason}\n" for reason in reasons), status_code=503
         )
 
     async def index(request: Request) -> Response:
@@ -194,6 +196,13 @@ def create_app(
         body = json.dumps(status(view, time.time()), separators=(",", ":"))
         # The page polls this every 2 s; a cached answer would freeze it.
         return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+    async def topology_html(request: Request) -> Response:
+        doc = status(view, time.time())
+        return HTMLResponse(
+            render_main(doc),
+            headers={"Cache-Control": "no-store", "X-Data-Of": when(doc["generated_at"])},
+        )
 
     @asynccontextmanager
     async def app_lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -211,6 +220,7 @@ def create_app(
         routes=[
             Route("/", index),
             Route("/api/topology", topology),
+            Route("/api/topology.html", topology_html),
             Route("/metrics", metrics),
             Route("/scrape", scrape),
             Route("/health", health),

@@ -1,12 +1,11 @@
 """The status page in a real headless Chromium: it follows a requested failover without being
-reloaded, and its inline script draws exactly the markup the server draws from the same data.
+reloaded, showing what the server renders (the page's script only fetches the live part).
 
 Screenshots go to build/artifacts/status-page-{before,after}-failover.png.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from redis_ha_exporter.landing import render_landing, render_main
-from redis_ha_exporter.status import status
 from tests.conftest import FLAVORS, ROOT, wait_until
 from tests.topology import Topology
-from tests.unit.test_landing import NOW, big_store, lost_master_store
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -102,29 +98,6 @@ def _group_text(browser: WebDriver) -> str:
     return text
 
 
-def _same_markup(browser: WebDriver, body: str) -> None:
-    """The script's render of a document equals the server's render of it."""
-    server = render_main(json.loads(body))
-    script = _script(browser, "return window.statusPage.render(JSON.parse(arguments[0]))", body)
-    if script != server:
-        at = next(i for i, (a, b) in enumerate(zip(script, server, strict=False)) if a != b)
-        raise AssertionError(
-            f"script and server differ at {at}:\n  script: {script[at - 80 : at + 80]!r}\n"
-            f"  server: {server[at - 80 : at + 80]!r}"
-        )
-
-
-def test_script_draws_the_same_markup_as_the_server(browser: WebDriver, tmp_path: Path) -> None:
-    # 100 nodes in 10 groups with every kind of trouble: down nodes, split brain, a down
-    # master, a dissenting Sentinel, no maxmemory, hostile error text, failover histories;
-    # then a master gone altogether and a node never polled.
-    page = tmp_path / "page.html"
-    page.write_text(render_landing(big_store(), NOW))
-    browser.get(page.as_uri())
-    for store in (big_store(), lost_master_store()):
-        _same_markup(browser, json.dumps(status(store, NOW)))
-
-
 @pytest.mark.skipif(not FLAVORS, reason="no redis-server or valkey-server binary installed")
 def test_page_follows_a_requested_failover_without_reloading(
     browser: WebDriver, tmp_path: Path, run_exporter: Any
@@ -158,9 +131,16 @@ def test_page_follows_a_requested_failover_without_reloading(
         new = topo.wait_for_failover_settled(GROUP)
         assert new != old
 
-        # The old master keeps role:master until Sentinel demotes it (split brain on the
-        # page meanwhile); then it rejoins as a replica.
-        wait_until(lambda: _shown_masters(browser) == [new], 30, what=f"{new} shown as master")
+        # The old master keeps role:master until Sentinel demotes it ("failover in progress"
+        # on the page meanwhile); then it rejoins as a replica.
+        seen: list[str] = []
+
+        def settled() -> bool:
+            seen.append(_group_text(browser))
+            return _shown_masters(browser) == [new]
+
+        wait_until(settled, 30, what=f"{new} shown as master")
+        assert not any("split brain" in text for text in seen), seen
         wait_until(lambda: (old, new) in _timeline(browser), 10, what="failover on the timeline")
         wait_until(lambda: _healthy_edges(browser) == 2, 30, what="both replicas linked again")
         assert _timeline(browser) == [(old, new)]
@@ -169,7 +149,6 @@ def test_page_follows_a_requested_failover_without_reloading(
         assert "failovers seen: 1" in _group_text(browser)
         browser.save_screenshot(str(ARTIFACTS / "status-page-after-failover.png"))
 
-        status_code, body, _ = exporter.get("/api/topology")
+        status_code, body, _ = exporter.get("/api/topology.html")
         assert status_code == 200
-        _same_markup(browser, body.decode())
         assert PASSWORD not in body.decode() and PASSWORD not in browser.page_source

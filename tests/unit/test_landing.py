@@ -7,7 +7,7 @@ import re
 from dataclasses import replace
 from html.parser import HTMLParser
 
-from redis_ha_exporter.landing import render_landing
+from redis_ha_exporter.landing import FAILOVER_SETTLE_SECONDS, render_landing
 from redis_ha_exporter.snapshot import Failover, GroupState, NodeSnapshot
 from redis_ha_exporter.sources.info import InfoRecord
 from redis_ha_exporter.store import Store
@@ -244,8 +244,10 @@ def test_script_is_inline_and_polls_the_api() -> None:
     page = render_landing(big_store(groups=1), NOW)
     tags = parsed(page)
     assert tags.scripts == [{}]  # one inline script, no src
-    assert 'fetch("api/topology"' in page
+    assert 'fetch("api/topology.html"' in page  # the server's render of the live part
     assert "setTimeout(refresh,EVERY*1000)" in page and "EVERY=2;" in page
+    script = page.split("<script>", 1)[1]
+    assert "<td" not in script and "<svg" not in script  # no second renderer
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # no external assets
 
 
@@ -258,3 +260,36 @@ def test_static_targets_only_show_the_node_table() -> None:
     assert "svg" not in tags.count and "article" not in tags.count
     assert tags.count["tr"] == 3
     assert "not yet polled" in page and "never" in page
+
+
+def failing_over(seconds_ago: float) -> Store:
+    """A failover from 10.2.0.1 to 10.2.0.2 `seconds_ago`; the Sentinels name the new master,
+    and the old one still answers with role:master."""
+    store = Store(1.0)
+    old, new = "10.2.0.1:6379", "10.2.0.2:6379"
+    store.put(data(old, "fo", "master"))
+    store.put(data(new, "fo", "master"))
+    store.put(sentinel("10.2.0.20:26379", view("fo", new, [old], ())))
+    failover = Failover(NOW - seconds_ago, old, new, 2)
+    store.set_groups(
+        {
+            "fo": GroupState(
+                "fo", failovers=1, config_epoch=2, master_address=new, history=(failover,)
+            )
+        }
+    )
+    return store
+
+
+def test_two_masters_just_after_a_failover_are_a_failover_in_progress_then_a_split_brain() -> None:
+    soon = render_landing(failing_over(5), NOW)
+    assert "failover in progress: old master not yet reconfigured" in soon
+    assert "split brain" not in soon
+    late = render_landing(failing_over(FAILOVER_SETTLE_SECONDS + 1), NOW)
+    assert '<span class="bad">split brain</span>' in late
+    assert "failover in progress" not in late
+
+
+def test_the_node_table_says_replica_never_slave() -> None:
+    rows = render_landing(big_store(), NOW).split("<tbody>", 1)[1]
+    assert "<td>replica</td>" in rows and "slave" not in rows

@@ -4,6 +4,7 @@ and /."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -110,7 +111,13 @@ def test_status_page_is_html_with_the_same_data() -> None:
     assert response.headers["content-type"].startswith("text/html")
     master = captured.snapshot("redis70", "master").instance
     assert f'<span class="master"><code>{master}</code></span>' in response.text
-    assert 'fetch("api/topology"' in response.text
+    assert 'fetch("api/topology.html"' in response.text
+    live = _get("/api/topology.html")
+    assert live.status_code == 200 and live.headers["cache-control"] == "no-store"
+    shown = response.text.split("<main id='app'>", 1)[1].split("</main>", 1)[0]
+    ages = re.compile(r"[\d.]+s ago")  # the two renders are some milliseconds apart
+    assert ages.sub("", live.text) == ages.sub("", shown)
+    assert live.headers["x-data-of"].endswith(" UTC")
 
 
 @pytest.mark.parametrize("path", ["/health", "/metrics", "/api/topology"])
