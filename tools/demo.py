@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import sys
 import tempfile
@@ -32,8 +33,9 @@ from redis_ha_exporter.cli import (
 from redis_ha_exporter.config import ConfigError, load_settings, split_listen_address
 from tests.topology import Flavor, Topology, available_flavors
 
-# A demo answers at once; a test run wants fast polls rather than Prometheus-like ones.
-DEMO_DEFAULTS = {"poll_interval": 2.0, "poll_timeout": 1.0}
+# A demo answers at once and only on this machine (`--listen-address :9121` opens it to the
+# network); a test run wants fast polls rather than Prometheus-like ones.
+DEMO_DEFAULTS = {"poll_interval": 2.0, "poll_timeout": 1.0, "listen_address": "127.0.0.1:9121"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         prog='make demo ARGS="..."',
         description="Run the exporter against a local master, 2 replicas and 3 Sentinels.",
         epilog="Any exporter flag is accepted; the demo's defaults: --poll-interval 2 "
-        "--poll-timeout 1.",
+        "--poll-timeout 1 --listen-address 127.0.0.1:9121.",
     )
     parser.add_argument(
         "--flavor",
@@ -160,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             url = _url(settings.listen_address)
             print(f"demo: open {url} and {url}metrics")
             print(f"demo: trigger a failover from another terminal with: {failover}")
+            hint = cli_hint(Path(tmp), password, topo.groups["mymaster"].master.port)
+            if hint is not None:
+                print(f"demo: make the metrics move with the master's CLI: {hint} INFO stats")
             print("demo: Ctrl-C stops the exporter and every server.", flush=True)
             write_marker(port, [s.port for s in topo.sentinels])
             try:
@@ -167,6 +172,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             finally:
                 with contextlib.suppress(OSError):
                     remove_marker(port)
+
+
+def cli_hint(tmp: Path, password: str, port: int) -> str | None:
+    """A command that opens the master's CLI, reading the password from a file of the demo's
+    own (never printed); None when there is no redis-cli or valkey-cli."""
+    found = shutil.which("redis-cli") or shutil.which("valkey-cli")
+    if found is None:
+        return None
+    secret = tmp / "password"
+    secret.write_text(password + "\n")
+    secret.chmod(0o600)
+    name = Path(found).name
+    return f'REDISCLI_AUTH="$(cat {secret})" {name} -h 127.0.0.1 -p {port}'
 
 
 def _url(listen_address: str) -> str:

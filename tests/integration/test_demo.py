@@ -82,6 +82,15 @@ def test_make_demo_discovers_the_topology_follows_make_failover_and_cleans_up(
         ]
         assert len(sentinel_ports) == 3
         assert f"make failover PORT={port}" in printed
+        # The printed CLI command reaches the master, reading the password it never prints.
+        hint = printed.split("make the metrics move with the master's CLI: ", 1)[1]
+        command = hint.split("\n", 1)[0].removesuffix(" INFO stats")
+        pinged = subprocess.run(
+            ["bash", "-c", command + " PING"], capture_output=True, text=True, timeout=30
+        )
+        assert pinged.stdout.strip() == "PONG", pinged.stdout + pinged.stderr
+        secret = Path(re.findall(r'cat ([^)"]+)', command)[0]).read_text().strip()
+        assert secret and secret not in output.read_text()  # only in its file
         recorded = json.loads(marker.read_text())
         assert recorded["sentinels"] == sentinel_ports
         failover = _make_failover(port)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tools import settings_table
+from tools import demo, settings_table
 
 README = (ROOT / "README.md").read_text()
 BIN = Path(sys.executable).parent
@@ -85,7 +85,8 @@ def test_readme_demo_port_commands_match_the_demo_and_makefile() -> None:
     assert "make demo" in _commands() and "make failover" in _commands()
     assert 'make demo ARGS="--listen-address 127.0.0.1:9200"' in _commands()
     assert "make failover PORT=9200" in _commands()
-    assert "`:9121`" in README.split("## Try it", 1)[1].split("## ", 1)[0]
+    listen = demo.DEMO_DEFAULTS["listen_address"]
+    assert f"`{listen}`" in README.split("## Try it", 1)[1].split("## ", 1)[0]
 
 
 @pytest.mark.parametrize(
