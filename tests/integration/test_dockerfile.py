@@ -101,7 +101,10 @@ def test_constraints_pin_every_runtime_dependency_within_its_range() -> None:
     pins = _pins()
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     # By name only: the versions in this environment may be newer than the pins.
-    missing = set(runtime_pins(project["dependencies"])) - set(pins)
+    # A dependency behind a marker that does not hold here (async-timeout above Python
+    # 3.11.2) is not installed here: its pin comes from the file.
+    in_file = read_pins((ROOT / "constraints.txt").read_text())
+    missing = set(runtime_pins(project["dependencies"], in_file)) - set(in_file)
     assert not missing, "regenerate with: .venv/bin/python -m tools.constraints --write"
     for line in project["dependencies"]:
         requirement = Requirement(line)
