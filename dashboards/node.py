@@ -222,7 +222,9 @@ def _clients_and_keys(board: Board) -> None:
     board.add(
         timeseries_panel(
             "Connected and blocked clients",
-            "Client connections, clients blocked in BLPOP and the like, and maxclients.",
+            "Client connections, clients blocked in BLPOP and the like, and maxclients. No "
+            "maxclients line: the node refuses CONFIG (renamed, or not in the exporter's ACL), "
+            'see redis_exporter_refused_commands{cmd="CONFIG"}.',
             "short",
             [
                 Q(sel("redis_connected_clients"), "{{instance}} connected"),
@@ -294,7 +296,8 @@ def _persistence(board: Board) -> None:
             "Persistence: RDB and AOF status",
             "Per node: RDB snapshot rules (off when CONFIG save is empty), age of the last "
             "successful RDB save, last BGSAVE result, changes since, AOF on/off, last AOF write "
-            "and rewrite results, and whether a BGSAVE or AOF rewrite runs now.",
+            "and rewrite results, and whether a BGSAVE or AOF rewrite runs now. RDB save rules "
+            "empty: the node refuses CONFIG (redis_exporter_refused_commands).",
             [
                 Column(
                     by(sel("redis_config_save_rules")),

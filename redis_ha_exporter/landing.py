@@ -307,8 +307,15 @@ def _node_row(n: NodeEntry) -> str:
         f"</td><td>{_esc(', '.join(n['groups']) or '-')}</td><td>{state}</td><td>{_mem(n)}</td>"
         f'<td class="num">{_esc(_num(n["ops_per_sec"]))}</td>'
         f'<td class="num">{_esc(_num(n["connected_clients"]))}</td><td>{_esc(age_text)}</td>'
-        f'<td class="err">{_esc(n["error"] or "-")}</td></tr>'
+        f'<td class="err">{_esc(n["error"] or "-")}{_refused(n)}</td></tr>'
     )
+
+
+def _refused(n: NodeEntry) -> str:
+    """The command families a node refuses: their series (and panels) are missing."""
+    if not n["refused"]:
+        return ""
+    return f'<br><small class="bad">refuses {_esc(", ".join(n["refused"]))}</small>'
 
 
 def render_main(doc: Status) -> str:

@@ -90,6 +90,15 @@ async def poll(
         kind, prev = detected, replace(prev, kind=detected, records={}, refused=frozenset())
     else:
         kind = detected
+    identity = _identity(kind, info, records)
+    restarted = kind == "data" and bool(prev.identity) and bool(identity)
+    restarted = restarted and identity != prev.identity
+    if restarted:
+        log.warning(
+            "node %s restarted (a new run_id): its counters start again from zero",
+            prev.instance,
+            extra={"event": "node_restart", "instance": prev.instance},
+        )
     return NodeSnapshot(
         prev.instance,
         kind,
@@ -97,8 +106,9 @@ async def poll(
         up=True,
         version=version,
         role=info.role,
-        identity=_identity(kind, info, records),
+        identity=identity,
         refused=refused,
+        restarts=prev.restarts + restarted,
         records=records,
         polls=prev.polls,
         poll_seconds_total=prev.poll_seconds_total,

@@ -45,6 +45,8 @@ class NodeSnapshot:
     # `myid` (the id other Sentinels list it under); "" until known.
     identity: str = ""
     refused: frozenset[str] = frozenset()
+    # Times its identity changed while it kept its address: a restart (new run_id).
+    restarts: int = 0
     records: Mapping[type, object] = field(default_factory=dict)
 
     def get(self, kind: type[R]) -> R | None:

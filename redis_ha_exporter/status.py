@@ -13,7 +13,7 @@ status page `/` draws, so the page and the API never disagree. Pure: `now` comes
                                 "names_master": "10.0.0.1:6379"}]}],
      "nodes": [{"instance": "10.0.0.1:6379", "kind": "data", "role": "master",
                 "groups": ["mymaster"], "up": true, "polled": true, "error": "",
-                "last_poll_age_seconds": 0.4, "memory_used_bytes": 1448840,
+                "refused": [], "last_poll_age_seconds": 0.4, "memory_used_bytes": 1448840,
                 "maxmemory_bytes": 67108864, "system_memory_bytes": 25276063744,
                 "ops_per_sec": 30, "connected_clients": 3}]}
 
@@ -73,6 +73,7 @@ class NodeEntry(TypedDict):
     up: bool
     polled: bool
     error: str
+    refused: list[str]  # the command families it refuses (their series are missing)
     last_poll_age_seconds: float | None
     memory_used_bytes: int | None
     maxmemory_bytes: int | None  # 0 means no limit
@@ -152,6 +153,7 @@ def _node(snap: NodeSnapshot, now: float) -> NodeEntry:
         "up": snap.up,
         "polled": snap.polled,
         "error": snap.error,
+        "refused": sorted(name.upper() for name in snap.refused),
         "last_poll_age_seconds": round(max(now - snap.polled_at, 0.0), 3) if snap.polled else None,
         "memory_used_bytes": to_int(fields.get("used_memory")),
         "maxmemory_bytes": to_int(fields.get("maxmemory")),

@@ -42,6 +42,16 @@ SCRAPE_DURATION = metric(
 TARGET_SCRAPE_ERRORS = metric(
     "target_scrape_request_errors_total", "counter", "Errors in requests to the exporter."
 )
+REFUSED = metric(
+    "exporter_refused_commands",
+    "gauge",
+    "1 per command family the node refuses (NOPERM, renamed or unknown); its series are missing.",
+)
+RESTARTS = metric(
+    "exporter_node_restarts_total",
+    "counter",
+    "Restarts of the node seen by the exporter (its run_id changed at the same address).",
+)
 BUILD_INFO = metric("exporter_build_info", "gauge", "redis-ha-exporter build information.")
 DISCOVERY_REJECTED = metric(
     "exporter_discovery_rejected",

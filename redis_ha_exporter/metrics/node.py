@@ -46,6 +46,10 @@ def node_families(
     b.add(n.SCRAPES, snap.polls)
     b.add(n.SCRAPE_DURATION, snap.poll_seconds_total, "_sum")
     b.add(n.SCRAPE_DURATION, snap.polls, "_count")
+    for name in sorted(snap.refused):
+        b.add(n.REFUSED, 1, cmd=name.upper())
+    if snap.kind == "data":
+        b.add(n.RESTARTS, snap.restarts)
     if include_data and snap.last_success_at is not None:
         for source in sources:
             source.add_families(snap, b, filled)

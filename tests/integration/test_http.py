@@ -14,7 +14,7 @@ import redis
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from tests.conftest import FLAVORS, wait_until
-from tests.promtext import value
+from tests.promtext import parse_series, value
 from tests.topology import ServerProcess, start_standalone
 
 
@@ -176,10 +176,35 @@ def test_refused_config_slowlog_and_latency_are_logged_once_and_skipped(
     logs = exporter.logs()
     for family in ("CONFIG", "SLOWLOG", "LATENCY"):
         assert logs.count(f"refused {family}") == 1, logs
+    refused = {
+        s.labels["cmd"]
+        for s in parse_series(text)
+        if s.name == "redis_exporter_refused_commands" and s.value == 1
+    }
+    assert refused == {"CONFIG", "SLOWLOG", "LATENCY"}
     denied = admin.info("stats").get("acl_access_denied_cmd", 0)
     time.sleep(1)
     assert admin.info("stats").get("acl_access_denied_cmd", 0) == denied  # not sent again
     admin.close()
+
+
+def test_a_restart_is_counted_once_and_logged_once(node: ServerProcess, run_exporter: Any) -> None:
+    exporter = run_exporter(
+        "--redis-addr", node.address, "--poll-interval", "0.5", "--poll-timeout", "0.4"
+    )
+    exporter.wait_up(node.address)
+    assert value(exporter.metrics(), "redis_exporter_node_restarts_total") == 0
+    node.stop()
+    node.relaunch()
+    wait_until(
+        lambda: value(exporter.metrics(), "redis_exporter_node_restarts_total") == 1,
+        20,
+        what="the restart counted",
+    )
+    time.sleep(1.5)  # more polls of the same run_id: no second count
+    assert value(exporter.metrics(), "redis_exporter_node_restarts_total") == 1
+    line = f"node {node.address} restarted (a new run_id)"
+    assert exporter.logs().count(line) == 1, exporter.logs()
 
 
 def test_a_node_on_a_unix_socket_is_polled_and_labelled_by_its_path(

@@ -293,3 +293,12 @@ def test_two_masters_just_after_a_failover_are_a_failover_in_progress_then_a_spl
 def test_the_node_table_says_replica_never_slave() -> None:
     rows = render_landing(big_store(), NOW).split("<tbody>", 1)[1]
     assert "<td>replica</td>" in rows and "slave" not in rows
+
+
+def test_a_node_that_refuses_command_families_says_which() -> None:
+    store = Store(1.0)
+    store.put(
+        replace(data("10.3.0.1:6379", "x", "master"), refused=frozenset({"config", "slowlog"}))
+    )
+    row = render_landing(store, NOW).split("<td>10.3.0.1:6379</td>", 1)[1].split("</tr>", 1)[0]
+    assert '<small class="bad">refuses CONFIG, SLOWLOG</small>' in row
