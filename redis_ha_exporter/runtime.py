@@ -96,6 +96,7 @@ class Runtime:
             self.poll,
             sources.ALL,
             mapped=settings.mapped_credentials,
+            owner=self._owner_of,
         )
         self.auth = BasicAuth({})
         self.server_context: ssl.SSLContext | None = None  # the HTTPS listener's, set by cli
@@ -111,6 +112,7 @@ class Runtime:
         # The last snapshot of each node handed to another shard: its identity keeps a second
         # name of it (a --redis-addr the Sentinels announce otherwise) resolved the same way.
         self._handed_off: dict[str, NodeSnapshot] = {}
+        self._owners: dict[str, int] = {}  # nodes another shard exports, by shard index
         self._queue: asyncio.Queue[_Published | _Event] = asyncio.Queue()
         self._descriptors = DescriptorWatch()
         self._task: asyncio.Task[None] | None = None
@@ -314,6 +316,11 @@ class Runtime:
         if rediscover:
             self._rediscover()
 
+    def _owner_of(self, instance: str) -> str | None:
+        """The shard that exports `instance` when another one does (for /scrape)."""
+        index = self._owners.get(instance)
+        return None if index is None else f"shard {index} of {self._shard.total}"
+
     def _check_seed(self, snap: NodeSnapshot) -> None:
         """One warning for a --sentinel-addr that answers as a data node (6379 typed for
         26379): it is polled as one, and no group is discovered through it."""
@@ -366,6 +373,7 @@ class Runtime:
         groups = {name: state for name, state in groups.items() if self._shard.owns(name)}
         self.store.set_groups(groups)
         self.store.unexported = mine.unexported
+        self._owners = mine.owners
         self._reconcile(mine.polled)
         for name, state in groups.items():
             old = before.get(name)

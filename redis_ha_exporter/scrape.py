@@ -89,13 +89,16 @@ class TargetScraper:
         sources: Sequence[Source[Any]],
         max_on_demand: int = 256,
         mapped: Callable[[RedisAddress], Credentials | None] = lambda _: None,
+        owner: Callable[[str], str | None] = lambda _: None,
     ) -> None:
         """`mapped`: an address's own credentials (redis_exporter's password file), used for
-        a target whose pattern gives none."""
+        a target whose pattern gives none; `owner`: the shard that exports a node this one
+        does not (`shard 1 of 3`), if any."""
         self._renderer = renderer
         self._resolve = resolve
         self._allow = tuple(allow)
         self._mapped = mapped
+        self._owner = owner
         self._settings = settings
         self._sources = sources
         self._max = max_on_demand
@@ -115,6 +118,9 @@ class TargetScraper:
         body = self._renderer.render_node(instance, openmetrics, compress)
         if body is not None:
             return Scraped(200, body, compress)
+        owner = self._owner(instance)
+        if owner is not None:  # polling it here too would double its series
+            return _error(421, f"{instance} is exported by {owner}: scrape that shard for it")
         if instance in self._renderer.store.nodes:
             return _error(503, f"{instance} has not been polled yet; try again shortly")
         credentials = self._credentials_for(address)

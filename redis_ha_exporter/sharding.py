@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis_ha_exporter.nodes import NodeSpec
 
@@ -55,11 +55,13 @@ class Shard:
 class Share:
     """What one shard does with the node set: it polls `polled` and exports all of them but
     `unexported`, the Sentinels that another shard exports and this one polls for discovery.
-    `elsewhere` says, per shard key another shard owns, what this shard leaves to it."""
+    `elsewhere` says, per shard key another shard owns, what this shard leaves to it;
+    `owners`, per node whose series another shard exports, that shard's index."""
 
     polled: dict[str, NodeSpec]
     unexported: frozenset[str]
     elsewhere: dict[str, str]
+    owners: dict[str, int] = field(default_factory=dict)
 
 
 def share(specs: Mapping[str, NodeSpec], shard: Shard) -> Share:
@@ -68,11 +70,13 @@ def share(specs: Mapping[str, NodeSpec], shard: Shard) -> Share:
     polled: dict[str, NodeSpec] = {}
     unexported: set[str] = set()
     elsewhere: dict[str, str] = {}
+    owners: dict[str, int] = {}
     for instance, spec in sorted(specs.items()):
         key = shard_key(spec)
         if shard.owns(key):
             polled[instance] = spec
             continue
+        owners[instance] = shard.owner(key)
         owner = f"shard {shard.owner(key)} of {shard.total}"
         if spec.kind == "sentinel":
             polled[instance] = spec
@@ -82,4 +86,4 @@ def share(specs: Mapping[str, NodeSpec], shard: Shard) -> Share:
             elsewhere[key] = f"group {key} belongs to {owner}: not polling its nodes"
         else:
             elsewhere[key] = f"node {key} belongs to {owner}: not polling it"
-    return Share(polled, frozenset(unexported), elsewhere)
+    return Share(polled, frozenset(unexported), elsewhere, owners)

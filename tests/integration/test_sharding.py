@@ -119,3 +119,10 @@ def test_two_shards_export_the_unsharded_series_between_them_without_overlap(
         line = f"group {other} belongs to shard {1 - i} of 2: not polling its nodes"
         assert logs.count(line) == 1, logs
         assert f"shard {i} of 2: polling the Sentinel groups that hash to it" in logs
+        # /scrape for the other shard's master names the shard that exports it.
+        master = topo.groups[other].master.address
+        status, body, _ = shard.get("/scrape?target=" + master)
+        assert (status, body.decode()) == (
+            421,
+            f"{master} is exported by shard {1 - i} of 2: scrape that shard for it\n",
+        )
