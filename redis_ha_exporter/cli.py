@@ -126,6 +126,23 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
+def alias_notes(argv: Sequence[str]) -> list[str]:
+    """For check-config: each flag given under another spelling, with the setting it sets."""
+    aliases = {
+        alias: (declared.flag, name)
+        for name, declared in OPTIONS.items()
+        for alias in declared.aliases
+        if declared.flag is not None
+    }
+    out = []
+    for arg in argv:
+        flag = arg.split("=", 1)[0]
+        if flag in aliases:
+            ours, name = aliases[flag]
+            out.append(f"{flag} is {ours} (setting {name})")
+    return out
+
+
 def _boolean_flags(parser: argparse.ArgumentParser) -> set[str]:
     """Flags that take no value unless given one with `=`: ours and redis_exporter's."""
     ours = {
@@ -436,6 +453,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in setting_warnings(settings):
         print(f"warning: {line}", file=sys.stderr)
     if command == "check-config":
+        for line in alias_notes(given):
+            print(f"note: {line}", file=sys.stderr)
         print(json.dumps(settings.masked(), indent=2, default=str))
         return EXIT_OK
     setup_logging(settings.log_level, settings.log_format, settings.secrets())

@@ -56,6 +56,12 @@ def test_redis_exporters_flags_set_our_settings(
     assert shown["redis_addr"] == ["redis://r:6379"] and shown["redis_user"] == "u"
     assert shown["listen_address"] == ":9999"
     assert (shown["log_format"], shown["log_level"]) == ("text", "debug")
+    notes = [line for line in err.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: --redis.addr is --redis-addr (setting redis_addr)",
+        "note: --redis.user is --redis-user (setting redis_user)",
+        "note: --web.listen-address is --listen-address (setting listen_address)",
+    ]
 
 
 def test_an_empty_redis_addr_means_no_target_and_says_what_scrape_needs(
