@@ -118,12 +118,12 @@ def test_unknown_variables_get_the_closest_known_name() -> None:
     ]
 
 
-# The file redis_exporter's README shows (contrib/sample-pwd-file.json), a server without a
-# password listed with "".
+# redis_exporter's contrib/sample-pwd-file.json (a server without a password listed with ""),
+# and the `redis://user@host:port` key its README describes for an ACL user.
 SAMPLE = {
-    "redis://localhost:16380": "",
+    "redis://localhost:16379": "",
+    "redis://localhost:16380": "redis-password",
     "redis://exporter@localhost:16390": "exporter-password",
-    "redis://localhost:16379": "redis-password",
 }
 
 
@@ -132,17 +132,17 @@ def test_the_password_map_is_matched_by_server_and_sets_the_user(tmp_path: Path)
     path.write_text(json.dumps(SAMPLE))
     settings = load_settings({"redis_password_map": str(path)})
     found = settings.mapped_credentials
-    plain = found(parse_address("rediss://localhost:16379/2"))
+    plain = found(parse_address("rediss://localhost:16380/2"))
     assert plain is not None and plain.password is not None
     assert (plain.username, plain.password.get_secret_value()) == (None, "redis-password")
     user = found(parse_address("localhost:16390"))
     assert user is not None and user.username == "exporter"
-    assert found(parse_address("localhost:16380")) is None  # "" is no password
-    assert found(parse_address("127.0.0.1:16379")) is None  # names are not resolved
+    assert found(parse_address("localhost:16379")) is None  # "" is no password
+    assert found(parse_address("127.0.0.1:16380")) is None  # names are not resolved
     assert {"redis-password", "exporter-password"} <= set(settings.secrets())
     # As in redis_exporter, a password given directly wins over the file.
     both = load_settings({"redis_password_map": str(path), "redis_password": "direct"})
-    assert both.mapped_credentials(parse_address("localhost:16379")) is None
+    assert both.mapped_credentials(parse_address("localhost:16380")) is None
 
 
 def test_a_plain_password_file_given_as_the_map_is_refused_with_the_way_out(
