@@ -19,6 +19,9 @@ from redis_ha_exporter.config import Credentials, Settings
 _TRUE = {"1", "t", "true", "yes", "on"}  # Go's strconv.ParseBool, and what people write
 
 
+_BOOLEAN_WORDS = _TRUE | {"0", "f", "false", "no", "off"}
+
+
 def _true(value: str) -> bool:
     return value.strip().lower() in _TRUE
 
@@ -302,15 +305,25 @@ def verdict(foreign: Foreign) -> str:
 
 
 def go_style(argv: Sequence[str], booleans: Collection[str] = ()) -> list[str]:
-    """`-name[=value]`, Go's single-dash long flag, as `--name[=value]`; a bare boolean flag
-    as `--name=true`, so that, as in Go, it never takes the next argument for its value."""
+    """`-name[=value]`, Go's single-dash long flag, as `--name[=value]`. A boolean flag takes
+    the next argument only when it is a boolean word (`--skip-tls-verification true`), and is
+    otherwise `--name=true`, so it never swallows the command or the next flag's value."""
     out = []
-    for arg in argv:
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
         if arg.startswith("-") and not arg.startswith("--") and len(arg) > 2 and arg[1].isalpha():
             arg = "-" + arg
         if arg in booleans:
-            arg += "=true"
+            following = args[i + 1] if i + 1 < len(args) else None
+            if following is not None and following.strip().lower() in _BOOLEAN_WORDS:
+                arg += "=" + following
+                i += 1
+            else:
+                arg += "=true"
         out.append(arg)
+        i += 1
     return out
 
 

@@ -252,3 +252,19 @@ def test_every_redis_exporter_flag_and_variable_is_read_here(flag: str) -> None:
         unknown_variables({e for o in OPTIONS.values() for e in o.env} | {DEBUG[1]}, {env: "1"})
         == []
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--debug", "true", "run"], ["--debug=true", "run"]),
+        (["-debug", "False"], ["--debug=False"]),
+        (["--debug", "run"], ["--debug=true", "run"]),
+        (["--debug", "--poll-interval", "5"], ["--debug=true", "--poll-interval", "5"]),
+        (["--debug"], ["--debug=true"]),
+    ],
+)
+def test_a_boolean_flag_takes_the_next_argument_only_when_it_is_a_boolean_word(
+    argv: list[str], expected: list[str]
+) -> None:
+    assert go_style(argv, {"--debug"}) == expected
