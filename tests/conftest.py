@@ -79,7 +79,11 @@ class ExporterProcess:
             cwd=ROOT,
             preexec_fn=limit if open_files is not None else None,
         )
-        wait_until(self._healthy, 20, what=f"exporter on {self.url} ({self.logs()[-500:]})")
+        try:
+            wait_until(self._healthy, 20, what=f"exporter on {self.url} ({self.logs()[-500:]})")
+        except BaseException:
+            self.stop()  # no exporter or open log left behind to leak into later tests
+            raise
 
     def _healthy(self) -> bool:
         if self.proc.poll() is not None:
