@@ -487,6 +487,7 @@ class _CoreSettings(BaseSettings):
         option(
             "--tls-discovered-nodes",
             "REDIS_EXPORTER_TLS_DISCOVERED_NODES",
+            metavar="BOOL",
             help="reach the data nodes a plain (redis://) Sentinel names over TLS, with the data "
             "nodes' TLS options: plain Sentinels in front of TLS data nodes",
         ),

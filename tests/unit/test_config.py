@@ -461,6 +461,10 @@ def test_every_setting_is_declared_with_a_flag_env_and_help() -> None:
         if name != "targets":
             assert declared.flag == "--" + name.replace("_", "-"), name
             assert declared.env, name
+        if declared.flag is not None:
+            # --help and the README show `--flag[=BOOL]` or `--flag VALUE`, never `[=None]`
+            boolean = Settings.model_fields[name].annotation is bool
+            assert declared.metavar == "BOOL" if boolean else declared.metavar, name
 
 
 def test_tls_files_that_cannot_be_used_name_their_flag(tmp_path: Path) -> None:
