@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from redis_ha_exporter.config import Credentials, Settings
 
 _TRUE = {"1", "t", "true", "yes", "on"}  # Go's strconv.ParseBool, and what people write
-
-
 _BOOLEAN_WORDS = _TRUE | {"0", "f", "false", "no", "off"}
 
 
@@ -309,21 +307,15 @@ def go_style(argv: Sequence[str], booleans: Collection[str] = ()) -> list[str]:
     the next argument only when it is a boolean word (`--skip-tls-verification true`), and is
     otherwise `--name=true`, so it never swallows the command or the next flag's value."""
     out = []
-    args = list(argv)
-    i = 0
-    while i < len(args):
-        arg = args[i]
+    pending = list(reversed(argv))
+    while pending:
+        arg = pending.pop()
         if arg.startswith("-") and not arg.startswith("--") and len(arg) > 2 and arg[1].isalpha():
             arg = "-" + arg
         if arg in booleans:
-            following = args[i + 1] if i + 1 < len(args) else None
-            if following is not None and following.strip().lower() in _BOOLEAN_WORDS:
-                arg += "=" + following
-                i += 1
-            else:
-                arg += "=true"
+            takes_next = pending and pending[-1].strip().lower() in _BOOLEAN_WORDS
+            arg += "=" + (pending.pop() if takes_next else "true")
         out.append(arg)
-        i += 1
     return out
 
 
