@@ -41,13 +41,12 @@ async def run_commands(client: Connection, commands: Sequence[Command]) -> list[
     return await client.roundtrip(commands) if commands else []
 
 
-async def identify(client: Connection) -> tuple[NodeKind, tuple[int, ...]]:
-    """What the node is and its version, from `INFO server` (understood by every kind)."""
+async def identify(client: Connection) -> InfoRecord:
+    """What the node is and its versions, from `INFO server` (understood by every kind)."""
     (reply,) = await run_commands(client, [("INFO", "server")])
     if isinstance(reply, Exception):
         raise reply
-    info = InfoRecord.of(parse_info(decode(reply)))
-    return info.kind, info.version
+    return InfoRecord.of(parse_info(decode(reply)))
 
 
 async def poll(
@@ -58,18 +57,19 @@ async def poll(
 ) -> NodeSnapshot:
     """Poll the node once. Raises on I/O errors and on an error reply to INFO; the caller
     turns that into a failed snapshot. The result has `up=True` and no timings yet."""
-    kind, version = prev.kind, prev.version
+    kind, version, valkey = prev.kind, prev.version, prev.valkey
     if kind == "unknown" or not version:
-        kind, version = await identify(client)
+        known = await identify(client)
+        kind, version, valkey = known.kind, known.version, known.valkey
     for _attempt in range(2):
-        node = NodeView(prev.instance, kind, version, prev.polls, options)
+        node = NodeView(prev.instance, kind, version, prev.polls, options, valkey=valkey)
         # Records of another kind (a port now served by a Sentinel) are not carried over.
         base = prev if prev.kind == kind else replace(prev, records={}, refused=frozenset())
         records, refused, refusals = await _collect(client, node, base, sources)
         found = records.get(InfoRecord)
         assert isinstance(found, InfoRecord)  # INFO is required: its failure raised
         info = found
-        version = info.version or version
+        version, valkey = info.version or version, info.valkey
         detected = info.kind
         if detected == kind:
             for line in refusals:  # not when the commands went to a node of another kind
@@ -105,6 +105,7 @@ async def poll(
         prev.groups,
         up=True,
         version=version,
+        valkey=valkey,
         role=info.role,
         identity=identity,
         refused=refused,

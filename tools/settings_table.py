@@ -109,9 +109,22 @@ def acl_line(kind: str) -> str:
     return "ACL SETUSER exporter on >CHANGE-ME -@all " + " ".join(rules)
 
 
+def valkey_acl_line() -> str:
+    """`ACL SETUSER exporter ...` adding the rules for commands only Valkey has."""
+    rules = [rule for source in sources.ALL for rule in source.acl_valkey]
+    return "ACL SETUSER exporter " + " ".join(rules)
+
+
+def valkey_acl_in_readme(text: str) -> str:
+    lines: list[str] = re.findall(r"^ACL SETUSER exporter (?!on ).*$", text, flags=re.M)
+    if len(lines) != 1:
+        raise LookupError("the README should have one ACL line adding Valkey's commands")
+    return lines[0]
+
+
 def acl_in_readme(text: str, kind: str) -> str:
     """The README's ACL line for `kind` (the Sentinel one subscribes, the data one does not)."""
-    lines: list[str] = re.findall(r"^ACL SETUSER exporter .*$", text, flags=re.M)
+    lines: list[str] = re.findall(r"^ACL SETUSER exporter on .*$", text, flags=re.M)
     found = [line for line in lines if ("+subscribe" in line) == (kind == "sentinel")]
     if len(found) != 1:
         raise LookupError(f"the README should have one ACL line for {kind} nodes")
@@ -123,7 +136,7 @@ def rewrite(text: str) -> str:
     text = text.replace(compat_in_readme(text), render_compat())
     for kind in ("data", "sentinel"):
         text = text.replace(acl_in_readme(text, kind), acl_line(kind))
-    return text
+    return text.replace(valkey_acl_in_readme(text), valkey_acl_line())
 
 
 def main(argv: list[str]) -> int:

@@ -5,13 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from redis_ha_exporter.metrics.model import MetricDef
-from redis_ha_exporter.sources import config, info, latency, pubsub, sentinel, slowlog
+from redis_ha_exporter.sources import (
+    commandlog,
+    config,
+    info,
+    latency,
+    pubsub,
+    sentinel,
+    slowlog,
+)
 from redis_ha_exporter.sources.base import Setting, Source
 
 ALL: tuple[Source[Any], ...] = (
     info.SOURCE,  # first: every other source parses after it and may read it
     config.SOURCE,
     slowlog.SOURCE,
+    commandlog.SOURCE,
     latency.SOURCE,
     pubsub.SOURCE,
     sentinel.SOURCE,

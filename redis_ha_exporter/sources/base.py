@@ -75,7 +75,9 @@ class NodeView:
     """What a source may know about the node when it plans and parses a poll.
 
     `run_id` is "" while planning; sources parse after INFO, and then see this poll's
-    (the slowlog needs it to tell a restart).
+    (the slowlog needs it to tell a restart). `version` is `redis_version`, which Valkey keeps
+    at 7.2.4 whatever its release: a Valkey feature is checked on `valkey` (its
+    `valkey_version`, () on Redis).
     """
 
     instance: str
@@ -84,6 +86,13 @@ class NodeView:
     polls: int = 0  # successful polls before this one
     options: PollOptions = field(default_factory=PollOptions)
     run_id: str = ""
+    valkey: tuple[int, ...] = ()
+
+    @property
+    def redis(self) -> tuple[int, ...]:
+        """Redis's own version; () on Valkey, whose redis_version says nothing of its
+        features."""
+        return () if self.valkey else self.version
 
 
 def _no_more(node: NodeView, prev: Any, replies: Sequence[Reply]) -> Sequence[Command]:
@@ -109,6 +118,7 @@ class Source(Generic[R]):
     - `metrics`: every family it can emit, declared in its module.
     - `settings`: the options it takes (`Setting`), declared in its module.
     - `acl`: the ACL rules a least-privilege user needs for its commands.
+    - `acl_valkey`: those only Valkey has (Redis refuses a rule naming a command it lacks).
 
     When the node refuses the first command (NOPERM, unknown or renamed command) the poll
     logs it once and skips the source until the node reconnects. A `required` source's
@@ -128,6 +138,7 @@ class Source(Generic[R]):
     metrics: tuple[MetricDef, ...] = ()
     settings: tuple[Setting[Any], ...] = ()
     acl: tuple[str, ...] = ()  # the ACL rules its commands need (README: least privilege)
+    acl_valkey: tuple[str, ...] = ()
 
     def previous(self, snap: NodeSnapshot) -> R | None:
         return snap.get(self.record)

@@ -28,6 +28,15 @@ CONFIG_PARAMS = (
     "repl-backlog-size",
     "client-output-buffer-limit",
 )
+# Valkey 8.1+: the COMMANDLOG thresholds and lengths (slowlog-* are aliases of the first two).
+COMMANDLOG_PARAMS = (
+    "commandlog-execution-slower-than",
+    "commandlog-slow-execution-max-len",
+    "commandlog-request-larger-than",
+    "commandlog-large-request-max-len",
+    "commandlog-reply-larger-than",
+    "commandlog-large-reply-max-len",
+)
 REFRESH_POLLS = Setting(
     "config_refresh_polls",
     int,
@@ -45,6 +54,10 @@ CONFIG_IO_THREADS = metric("config_io_threads", "gauge", "CONFIG io-threads.")
 CONFIG_REPL_BACKLOG = metric(
     "config_repl_backlog_size", "gauge", "CONFIG repl-backlog-size in bytes."
 )
+COMMANDLOG_CONFIG = {
+    param: metric(param.replace("-", "_"), "gauge", f"CONFIG {param} (Valkey 8.1+).")
+    for param in COMMANDLOG_PARAMS
+}
 CONFIG_SAVE_RULES = metric(
     "config_save_rules",
     "gauge",
@@ -81,6 +94,8 @@ def parse_config(replies: Sequence[Reply]) -> dict[str, str]:
 def commands(node: NodeView, prev: ConfigRecord | None) -> Sequence[Command]:
     if prev is not None and node.polls % REFRESH_POLLS.of(node.options):
         return ()  # the previous values are kept until the next refresh
+    if node.valkey >= (8, 1):
+        return [("CONFIG", "GET", *CONFIG_PARAMS, *COMMANDLOG_PARAMS)]
     if node.version >= (7,):
         return [("CONFIG", "GET", *CONFIG_PARAMS)]
     # Before 7.0 CONFIG GET takes one parameter.
@@ -99,6 +114,10 @@ def families(snap: NodeSnapshot, record: ConfigRecord, b: FamilyBuilder) -> None
         ("io-threads", CONFIG_IO_THREADS),
         ("repl-backlog-size", CONFIG_REPL_BACKLOG),
     ):
+        value = to_number(config.get(key, ""))
+        if value is not None:
+            b.add(defn, value)
+    for key, defn in COMMANDLOG_CONFIG.items():
         value = to_number(config.get(key, ""))
         if value is not None:
             b.add(defn, value)

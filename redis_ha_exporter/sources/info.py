@@ -39,11 +39,19 @@ DATA_SECTIONS = (
     "cluster",
 )
 # Rendered by the families that own them, not field by field.
-_SPECIAL_SECTIONS = {"keyspace", "commandstats", "errorstats", "latencystats", "sentinel"}
+_SPECIAL_SECTIONS = {
+    "keyspace",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "sentinel",
+    "keysizes",
+}
 _SANITIZE = re.compile(r"[^a-zA-Z0-9_]")
 # A number as INFO spells it, which a sample may carry as it is (and a template fill in).
 NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 DEFAULT_DATABASES = 16
+_IO_THREAD = "used_active_time_io_thread_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +124,19 @@ class InfoRecord:
     kind: NodeKind = "data"
     role: str = ""  # master, slave; "" for a Sentinel
     run_id: str = ""
-    version: tuple[int, ...] = ()
+    version: tuple[int, ...] = ()  # redis_version
+    valkey: tuple[int, ...] = ()  # valkey_version; () on Redis
     replicas: tuple[ReplicaLink, ...] = ()
     master: MasterLink | None = None
     databases: frozenset[str] = frozenset()  # the keyspace's dbN
     # A Sentinel's `sentinel` section, less the groups not followed (--sentinel-master).
     sentinel: Mapping[str, str] = _default(default_factory=dict)
+    # Redis 8.8+: each command's slowlog entries and their total milliseconds, from its
+    # cmdstat line; None when the server does not count them (INFO stats has no
+    # slowlog_commands_count), and the slowlog source counts entries itself.
+    slowlog_commands: Mapping[str, tuple[float, float]] | None = None
+    # Redis 8 `INFO keysizes`: (db, distribution) -> ((bin, keys), ...), bins ascending.
+    keysizes: Mapping[tuple[str, str], tuple[tuple[int, int], ...]] = _default(default_factory=dict)
 
     @classmethod
     def of(cls, sections: InfoSections, raw: str = "") -> InfoRecord:
@@ -147,10 +162,13 @@ class InfoRecord:
             role=role,
             run_id=flat.get("run_id", ""),
             version=version_tuple(flat.get("redis_version", "")),
+            valkey=version_tuple(flat.get("valkey_version", "")),
             replicas=_replicas(sections.get("replication", {})),
             master=master,
             databases=frozenset(k for k in sections.get("keyspace", {}) if k.startswith("db")),
             sentinel=dict(sections.get("sentinel", {})),
+            slowlog_commands=_slowlog_commands(sections),
+            keysizes=_keysizes(sections.get("keysizes", {})),
         )
 
     def field(self, name: str, default: str = "") -> str:
@@ -201,6 +219,48 @@ def _replicas(replication: Mapping[str, str]) -> tuple[ReplicaLink, ...]:
     return tuple(out)
 
 
+def _slowlog_commands(sections: InfoSections) -> dict[str, tuple[float, float]] | None:
+    if "slowlog_commands_count" not in sections.get("stats", {}):
+        return None
+    out = {}
+    for key, value in sections.get("commandstats", {}).items():
+        if key.startswith("cmdstat_") and "slowlog_count=" in value:
+            stats = parse_kv_list(value)
+            count, ms = (
+                to_number(stats.get("slowlog_count", "")),
+                to_number(stats.get("slowlog_time_ms_sum", "0")),
+            )
+            if count is not None and ms is not None:
+                out[key.removeprefix("cmdstat_").lower()] = (count, ms)
+    return out
+
+
+_BIN_SUFFIX = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
+_KEYSIZES = re.compile(r"(db[0-9]+)_distrib_([a-z]+_[a-z]+)")
+_BIN = re.compile(r"([0-9]+)([KMGTP]?)")
+
+
+def _keysizes(section: Mapping[str, str]) -> dict[tuple[str, str], tuple[tuple[int, int], ...]]:
+    """`db0_distrib_strings_sizes:1=19,2=655,1K=3`: keys whose size (a string's bytes, a
+    collection's items) lies in [bin, 2 * bin), bins powers of two spelled with K, M, ...
+    (1024-based). A malformed bin drops its line, never the rest."""
+    out = {}
+    for key, value in section.items():
+        match = _KEYSIZES.fullmatch(key)
+        if match is None:
+            continue
+        bins: list[tuple[int, int]] = []
+        for word, count in parse_kv_list(value).items():
+            size, keys = _BIN.fullmatch(word), to_int(count)
+            if size is None or keys is None:
+                bins = []
+                break
+            bins.append((int(size.group(1)) * _BIN_SUFFIX[size.group(2)], keys))
+        if bins:
+            out[(match.group(1), match.group(2))] = tuple(sorted(bins))
+    return out
+
+
 def parse_info(text: str) -> dict[str, dict[str, str]]:
     """`# Section` headers and `key:value` lines; anything else is ignored."""
     sections: dict[str, dict[str, str]] = {}
@@ -226,6 +286,8 @@ def commands(node: NodeView, prev: InfoRecord | None) -> Sequence[Command]:
     if node.kind == "sentinel":
         return [("INFO",)]
     # Before 7.0 INFO takes one section; `ALL` has everything but module sections.
+    if node.redis >= (8,):
+        return [("INFO", *DATA_SECTIONS, "keysizes")]  # Redis 8: not in ALL or the default
     return [("INFO", *DATA_SECTIONS) if node.version >= (7,) else ("INFO", "ALL")]
 
 
@@ -264,6 +326,11 @@ def templated(sections: InfoSections, b: FamilyBuilder) -> None:
             if field == "latest_fork_usec":
                 defn: MetricDef | None = n.LATEST_FORK
                 value = _sample(fields[field], 6)
+            elif field.startswith(_IO_THREAD) and field[len(_IO_THREAD) :].isdigit():
+                value = _sample(fields[field])
+                if value is not None:
+                    b.add(n.ACTIVE_TIME_IO_THREAD, value, thread=field[len(_IO_THREAD) :])
+                continue
             else:
                 defn = _defn_for(field)
                 value = _sample(fields[field]) if defn is not None else None
@@ -300,11 +367,42 @@ def families(snap: NodeSnapshot, record: InfoRecord, b: FamilyBuilder) -> None:
                 b.add(n.SLAVE_LAG_BYTES, replica.lag_bytes, slave_ip=ip, slave_port=port)
         if replica.lag is not None:
             b.add(n.SLAVE_LAG, replica.lag, slave_ip=ip, slave_port=port, slave_state=state)
+    for (db, distribution), bins in sorted(record.keysizes.items()):
+        _keysizes_histogram(b, db, distribution, bins)
     for i in range(_databases(snap) if snap.kind == "data" else 0):
         db = f"db{i}"
         if db not in record.databases:
             b.add(n.DB_KEYS, 0, db=db)
             b.add(n.DB_KEYS_EXPIRING, 0, db=db)
+
+
+# `INFO keysizes` distribution -> its family and the `type` label (strings count bytes, the
+# collections their items).
+_DISTRIBUTIONS = {
+    "strings_sizes": (n.KEYSIZES_STRING_BYTES, "string"),
+    "lists_items": (n.KEYSIZES_ITEMS, "list"),
+    "sets_items": (n.KEYSIZES_ITEMS, "set"),
+    "zsets_items": (n.KEYSIZES_ITEMS, "zset"),
+    "hashes_items": (n.KEYSIZES_ITEMS, "hash"),
+}
+
+
+def _keysizes_histogram(
+    b: FamilyBuilder, db: str, distribution: str, bins: Sequence[tuple[int, int]]
+) -> None:
+    """A power-of-two bin [bin, 2 * bin) of whole bytes or items is the bucket
+    `le = 2 * bin - 1` (0 for empty values), exact for integer sizes; no sum is known."""
+    found = _DISTRIBUTIONS.get(distribution)
+    if found is None:
+        return
+    defn, kind = found
+    labels = {"db": db} if kind == "string" else {"db": db, "type": kind}
+    total = 0
+    for size, keys in bins:
+        total += keys
+        b.add(defn, total, "_bucket", **labels, le=str(max(2 * size - 1, 0)))
+    b.add(defn, total, "_bucket", **labels, le="+Inf")
+    b.add(defn, total, "_count", **labels)
 
 
 def _databases(snap: NodeSnapshot) -> int:
@@ -371,6 +469,9 @@ def _database(b: FamilyBuilder, db: str, stats: Mapping[str, str]) -> None:
         ("expires", n.DB_KEYS_EXPIRING, 0),
         ("avg_ttl", n.DB_AVG_TTL, 3),
         ("cached_keys", n.DB_KEYS_CACHED, 0),
+        # Redis 7.4+ counts keys with hash-field TTLs, Valkey 9 keys with volatile items.
+        ("subexpiry", n.DB_KEYS_WITH_EXPIRING_ITEMS, 0),
+        ("keys_with_volatile_items", n.DB_KEYS_WITH_EXPIRING_ITEMS, 0),
     ):
         value = _sample(stats.get(field, ""), exponent)
         if value is not None:

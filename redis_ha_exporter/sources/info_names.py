@@ -78,6 +78,11 @@ mem_not_counted_for_evict mem_not_counted_for_eviction_bytes
 mem_total_replication_buffers mem_total_replication_buffers_bytes
 mem_overhead_db_hashtable_rehashing mem_overhead_db_hashtable_rehashing_bytes
 lazyfree_pending_objects lazyfree_pending_objects
+mem_replicas_repl_buffer mem_replicas_repl_buffer_bytes
+replicas_waiting_psync replicas_waiting_psync
+replicas_repl_buffer_size replicas_repl_buffer_size_bytes
+replicas_repl_buffer_peak replicas_repl_buffer_peak_bytes
+slowlog_commands_time_ms_max slowlog_commands_time_ms_max
 lazyfreed_objects lazyfreed_objects
 active_defrag_running active_defrag_running
 migrate_cached_sockets migrate_cached_sockets_total
@@ -189,6 +194,8 @@ cached_keys cached_keys_total
 storage_provider_read_hits storage_provider_read_hits
 storage_provider_read_misses storage_provider_read_misses
 used_active_time_main_thread active_time_main_thread_seconds_total
+slowlog_commands_count slowlog_commands_total
+slowlog_commands_time_ms_sum slowlog_commands_time_ms_total
 """)
 
 
@@ -231,6 +238,26 @@ DB_KEYS = metric("db_keys", "gauge", "Total number of keys by DB.")
 DB_KEYS_EXPIRING = metric("db_keys_expiring", "gauge", "Total number of expiring keys by DB.")
 DB_AVG_TTL = metric(
     "db_avg_ttl_seconds", "gauge", "Average TTL of keys with an expiry, in seconds, by DB."
+)
+DB_KEYS_WITH_EXPIRING_ITEMS = metric(
+    "db_keys_with_expiring_items",
+    "gauge",
+    "Keys with fields that expire (Redis subexpiry, Valkey keys_with_volatile_items), by DB.",
+)
+ACTIVE_TIME_IO_THREAD = metric(
+    "active_time_io_thread_seconds_total",
+    "counter",
+    "Time an I/O thread spent busy, in seconds (Valkey 9.1 used_active_time_io_thread_N).",
+)
+KEYSIZES_STRING_BYTES = metric(
+    "db_keysizes_string_bytes",
+    "histogram",
+    "String keys by value size in bytes, by DB (Redis 8 INFO keysizes: power-of-two bins).",
+)
+KEYSIZES_ITEMS = metric(
+    "db_keysizes_items",
+    "histogram",
+    "Collection keys by number of items, by DB and type (Redis 8 INFO keysizes).",
 )
 DB_KEYS_CACHED = metric("db_keys_cached", "gauge", "Cached keys by DB (KeyDB).")
 COMMANDS = metric("commands_total", "counter", "Total number of calls per command.")

@@ -17,6 +17,7 @@ from redis_ha_exporter.metrics.model import FamilyBuilder, declared, metric
 from redis_ha_exporter.replies import to_int
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import DATA, Command, NodeView, Reply, Setting, Source
+from redis_ha_exporter.sources.info import InfoRecord
 
 _UNSAFE = re.compile(r"[^a-z0-9_.|:-]")
 MAX_CMD_LEN = 64
@@ -135,8 +136,11 @@ def parse_entries(reply: Any) -> list[SlowlogEntry]:
     return entries
 
 
-def advance(tally: SlowlogRecord, entries: Sequence[SlowlogEntry], run_id: str) -> SlowlogRecord:
-    """Count entries newer than the last one seen, once.
+def advance(
+    tally: SlowlogRecord, entries: Sequence[SlowlogEntry], run_id: str, scale: float = 1e-6
+) -> SlowlogRecord:
+    """Count entries newer than the last one seen, once; `seconds` sums each entry's value
+    times `scale` (microseconds to seconds here; COMMANDLOG's sizes are summed as they are).
 
     Entry ids grow for the life of a server process and survive SLOWLOG RESET, so "newer"
     is `id > last_id`. A new run_id (restart) or ids going backwards start a new sequence
@@ -163,7 +167,7 @@ def advance(tally: SlowlogRecord, entries: Sequence[SlowlogEntry], run_id: str) 
     seconds = dict(tally.seconds)
     for entry in fresh:
         counts[entry.command] = counts.get(entry.command, 0) + 1
-        seconds[entry.command] = seconds.get(entry.command, 0.0) + entry.duration_us / 1e6
+        seconds[entry.command] = seconds.get(entry.command, 0.0) + entry.duration_us * scale
     top = max(e.id for e in fresh)
     missed = tally.missed
     if gap_known:
@@ -179,28 +183,38 @@ def commands(node: NodeView, prev: SlowlogRecord | None) -> Sequence[Command]:
     return [("SLOWLOG", "GET", FETCH.of(node.options)), ("SLOWLOG", "LEN")]
 
 
-def more(node: NodeView, prev: SlowlogRecord | None, replies: Sequence[Reply]) -> Sequence[Command]:
-    """A burst: more entries are new than one `SLOWLOG GET` window holds. Read the rest in
-    the same poll, up to what is still in the log and the ceiling, so `missed` only counts
-    entries that really left the log."""
+def second_read(
+    prev: SlowlogRecord | None, reply: Reply, length_reply: Reply, fetch: int, ceiling: int
+) -> int:
+    """How many entries to read again in the same poll after a first `GET fetch` returned
+    `reply` of a log `length_reply` long: 0 when that window held everything new.
+
+    A burst leaves more entries new than one window holds; reading the rest, up to what is
+    still in the log and the ceiling, keeps `missed` to entries that really left the log.
+    """
     if prev is None or prev.last_id is None:
-        return ()  # the first poll counts nothing: what is in the log predates us
-    entries = parse_entries(replies[0])
-    length = to_int(replies[1])
-    if len(entries) < FETCH.of(node.options) or length is None:
-        return ()  # the window held the whole log
+        return 0  # the first poll counts nothing: what is in the log predates us
+    entries = parse_entries(reply)
+    length = to_int(length_reply)
+    if len(entries) < fetch or length is None:
+        return 0  # the window held the whole log
     oldest, newest = min(e.id for e in entries), max(e.id for e in entries)
     if prev.last_id < 0:
         new = length  # the log was empty when we last looked: all of it is new
     elif oldest <= prev.last_id + 1:
-        return ()  # the window reaches back to what we have seen
+        return 0  # the window reaches back to what we have seen
     else:
         # After a restart ids start again from 0; every entry in the log is then new.
         new = newest - prev.last_id if newest > prev.last_id else newest + 1
-    wanted = min(new, length, FETCH_MAX.of(node.options))
-    if wanted <= len(entries):
-        return ()
-    return [("SLOWLOG", "GET", wanted + SECOND_READ_MARGIN)]
+    wanted = min(new, length, ceiling)
+    return wanted + SECOND_READ_MARGIN if wanted > len(entries) else 0
+
+
+def more(node: NodeView, prev: SlowlogRecord | None, replies: Sequence[Reply]) -> Sequence[Command]:
+    wanted = second_read(
+        prev, replies[0], replies[1], FETCH.of(node.options), FETCH_MAX.of(node.options)
+    )
+    return [("SLOWLOG", "GET", wanted)] if wanted else []
 
 
 def parse(node: NodeView, prev: SlowlogRecord | None, replies: Sequence[Reply]) -> SlowlogRecord:
@@ -226,6 +240,18 @@ def families(snap: NodeSnapshot, record: SlowlogRecord, b: FamilyBuilder) -> Non
         newest = record.newest
         b.add(SLOWLOG_LAST_ID, newest.id if newest else 0)
         b.add(SLOW_LAST_DURATION, newest.duration_us / 1e6 if newest else 0)
+    info = snap.get(InfoRecord)
+    exact = info.slowlog_commands if info is not None else None
+    if exact is not None:
+        # Redis 8.8+ counts each command's slowlog entries itself: exact, since the server
+        # started, whatever left the log. The server restarts to upgrade, so a rate() sees
+        # the switch from our tally as the counter reset a restart is anyway.
+        for cmd in sorted(exact):
+            count, ms = exact[cmd]
+            b.add(SLOWLOG_ENTRIES, count, cmd=cmd)
+            b.add(SLOWLOG_DURATION, ms / 1e3, cmd=cmd)
+        b.add(SLOWLOG_MISSED, 0)
+        return
     if record.last_id is None:
         return
     for cmd in sorted(record.entries):

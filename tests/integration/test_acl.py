@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from redis_ha_exporter import sources
+from redis_ha_exporter.replies import version_tuple
 from redis_ha_exporter.sources.base import NodeView, PollOptions
 from tests.conftest import FLAVORS, ROOT, wait_until
 from tests.promtext import parse_series, value
@@ -52,10 +53,10 @@ def _example_flags() -> list[str]:
     return flags
 
 
-def refused_families() -> list[str]:
+def refused_families(valkey: tuple[int, ...] = ()) -> list[str]:
     """What a user allowed only INFO and PING is refused, once each: CLIENT SETNAME, and the
     first command of every other data-node source (as the poll's log line names it)."""
-    node = NodeView("n", "data", (7, 0), 0, PollOptions(sources.examples()))
+    node = NodeView("n", "data", (7, 0), 0, PollOptions(sources.examples()), valkey=valkey)
     families = ["CLIENT SETNAME"]
     for src in sources.ALL:
         planned = src.commands(node, None) if "data" in src.kinds and not src.required else ()
@@ -90,6 +91,9 @@ def test_the_readme_acl_gives_every_metric_and_no_refusal(
 ) -> None:
     admin = redis.Redis(port=node.port)
     admin.execute_command(*readme_acl("+config|get"))
+    valkey = "valkey_version" in admin.info("server")
+    if valkey:
+        admin.execute_command(*readme_acl("+commandlog|get"))
     admin.config_set("slowlog-log-slower-than", 0)  # so the slowlog has entries to read
     exporter = _exporter(run_exporter, node)
     wait_until(lambda: _polls(exporter, node.address) >= 6, 20, what="6 polls")
@@ -103,6 +107,12 @@ def test_the_readme_acl_gives_every_metric_and_no_refusal(
     ):
         assert value(text, name, instance=node.address) is not None, name
     assert any(s.name == "redis_slowlog_entries_total" for s in parse_series(text))
+    if valkey:
+        assert value(text, "redis_commandlog_slow_length", instance=node.address) is not None
+        assert any(
+            s.name == "redis_commandlog_entries_total" and s.labels["type"] == "slow"
+            for s in parse_series(text)
+        )
     assert "refused" not in exporter.logs()
     names = [c["name"] for c in admin.client_list() if c.get("user") == "exporter"]
     assert names == ["redis-ha-exporter"]
@@ -128,8 +138,9 @@ def test_a_user_allowed_only_info_and_ping_gets_every_info_metric(
         s.name == "redis_instance_info" and s.labels["role"] == "master" for s in parse_series(text)
     )
     logs = exporter.logs()
-    assert len(refused_families()) >= 4
-    for family in refused_families():
+    valkey = version_tuple(admin.info("server").get("valkey_version", ""))
+    assert len(refused_families(valkey)) >= (5 if valkey else 4)
+    for family in refused_families(valkey):
         assert logs.count(f"refused {family}") == 1, logs
     admin.close()
 

@@ -77,6 +77,8 @@ def test_readme_acl_lines_are_made_from_the_sources() -> None:
         assert settings_table.acl_in_readme(README, kind) == settings_table.acl_line(kind), (
             "rewrite it with: .venv/bin/python -m tools.settings_table --write"
         )
+    assert settings_table.valkey_acl_in_readme(README) == settings_table.valkey_acl_line()
+    assert "+commandlog|get" in settings_table.valkey_acl_line()
 
 
 def test_readme_demo_port_commands_match_the_demo_and_makefile() -> None:

@@ -24,7 +24,7 @@ from redis_ha_exporter.sources.sentinel import SentinelGroupView
 from tests.promtext import Series, parse_series
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-FLAVORS = ("redis70", "valkey81")
+FLAVORS = ("redis70", "valkey81", "valkey91")
 ROLES = ("master", "replica", "sentinel")
 GROUP = "mymaster"
 NOW = 1_800_000_000.0
@@ -75,7 +75,8 @@ def sentinel_view(flavor: str) -> SentinelGroupView:
 def snapshot(flavor: str, role: str, **overrides: Any) -> NodeSnapshot:
     """A successful poll of the captured node, as the poller would have stored it: the real
     `poll()` with every registered source, answered from the captured replies, after a
-    baseline poll whose slowlog was still empty (so the captured entries count as new)."""
+    baseline poll whose slowlog and COMMANDLOG were still empty (so the captured entries
+    count as new)."""
     from tests.unit.fake_client import FakeClient, data_answer, info_bytes, sentinel_answer
 
     if role == "sentinel":
@@ -84,9 +85,9 @@ def snapshot(flavor: str, role: str, **overrides: Any) -> NodeSnapshot:
         answer = data_answer(flavor, info_bytes(flavor, role))
 
     def baseline(command: Command) -> Reply:
-        if command[:2] == ("SLOWLOG", "GET"):
+        if command[:2] in (("SLOWLOG", "GET"), ("COMMANDLOG", "GET")):
             return []
-        return 0 if command == ("SLOWLOG", "LEN") else answer(command)
+        return 0 if command[:2] in (("SLOWLOG", "LEN"), ("COMMANDLOG", "LEN")) else answer(command)
 
     text = info_text(flavor, role)
     start = NodeSnapshot(f"127.0.0.1:{raw_fields(text)['tcp_port']}", "unknown", (GROUP,))

@@ -13,8 +13,9 @@ from redis_ha_exporter import sources
 from redis_ha_exporter.poll import poll
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import Command, NodeView, PollOptions, Reply
+from redis_ha_exporter.sources.commandlog import CommandlogRecord
 from redis_ha_exporter.sources.config import REFRESH_POLLS, ConfigRecord
-from redis_ha_exporter.sources.info import InfoRecord
+from redis_ha_exporter.sources.info import InfoRecord, parse_info
 from redis_ha_exporter.sources.latency import LatencyRecord
 from redis_ha_exporter.sources.sentinel import SentinelRecord, groups_of
 from redis_ha_exporter.sources.slowlog import FETCH, SECOND_READ_MARGIN, SlowlogRecord
@@ -41,6 +42,18 @@ DATA_ROUND: tuple[Command, ...] = tuple(
     if "data" in source.kinds
     for command in source.commands(NodeView(INSTANCE, "data", V7), None)
 )
+
+
+def data_round(flavor: str) -> tuple[Command, ...]:
+    """DATA_ROUND for the captured server of `flavor` (Valkey 8.1+ adds COMMANDLOG's)."""
+    info = InfoRecord.of(parse_info(info_text(flavor, "master")))
+    node = NodeView(INSTANCE, "data", info.version, valkey=info.valkey)
+    return tuple(
+        command
+        for source in sources.ALL
+        if "data" in source.kinds
+        for command in source.commands(node, None)
+    )
 
 
 def run(fake: FakeClient, prev: NodeSnapshot, options: PollOptions | None = None) -> NodeSnapshot:
@@ -73,10 +86,14 @@ def failing(word: str, error: Exception, base: Answer | None = None) -> Answer:
 def test_first_poll_of_an_unknown_node_sends_info_server_then_one_pipeline(flavor: str) -> None:
     fake = FakeClient(data_answer(flavor))
     snap = run(fake, NodeSnapshot(INSTANCE, "unknown"))
-    assert fake.pipelines == [(("INFO", "server"),), DATA_ROUND]
+    assert fake.pipelines == [(("INFO", "server"),), data_round(flavor)]
     assert (snap.kind, snap.up) == ("data", True)
-    assert snap.version == ((7, 2, 4) if flavor == "valkey81" else V7)
-    assert set(snap.records) == {InfoRecord, ConfigRecord, SlowlogRecord, LatencyRecord}
+    assert snap.version == ((7, 2, 4) if flavor.startswith("valkey") else V7)
+    assert snap.valkey == {"valkey81": (8, 1, 8), "valkey91": (9, 1, 2)}.get(flavor, ())
+    records = {InfoRecord, ConfigRecord, SlowlogRecord, LatencyRecord}
+    if snap.valkey:
+        records.add(CommandlogRecord)
+    assert set(snap.records) == records
     config = snap.get(ConfigRecord)
     assert config is not None
     assert config.values["maxmemory"] == "67108864"
@@ -89,11 +106,12 @@ def test_first_poll_of_an_unknown_node_sends_info_server_then_one_pipeline(flavo
 def test_a_known_data_node_is_polled_in_one_round_trip_of_at_most_five_commands(
     flavor: str,
 ) -> None:
+    """Five on Redis; Valkey 8.1+ adds two per COMMANDLOG type (GET and LEN), six more."""
     first = run(FakeClient(data_answer(flavor)), NodeSnapshot(INSTANCE, "unknown"))
     fake = FakeClient(data_answer(flavor))
     run(fake, replace(stored(first), polls=first.polls + 6))  # a CONFIG refresh poll
-    assert fake.pipelines == [DATA_ROUND]
-    assert len(fake.commands) <= 5
+    assert fake.pipelines == [data_round(flavor)]
+    assert len(fake.commands) <= (5 + 6 if first.valkey >= (8, 1) else 5)
 
 
 def test_config_is_reread_every_refresh_polls_and_the_previous_record_kept_between() -> None:

@@ -10,6 +10,7 @@ from redis_ha_exporter.metrics.model import FamilyBuilder
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import NodeView, PollOptions
 from redis_ha_exporter.sources.config import (
+    COMMANDLOG_PARAMS,
     CONFIG_PARAMS,
     REFRESH_POLLS,
     ConfigRecord,
@@ -24,7 +25,9 @@ from tests.unit.captured import FLAVORS, load_json, wire
 def test_captured_config_get_holds_every_requested_parameter(flavor: str) -> None:
     raw = load_json(f"config_{flavor}.json")
     config = parse_config([wire(raw)])
-    assert set(config) == set(CONFIG_PARAMS)
+    # Valkey 8.1+ answers the COMMANDLOG parameters too; Redis ignores them.
+    extra = set(COMMANDLOG_PARAMS) if flavor.startswith("valkey") else set()
+    assert set(config) == set(CONFIG_PARAMS) | extra
     assert config == dict(zip(raw[0::2], raw[1::2], strict=True))
     assert config["maxmemory"] == str(64 * 1024 * 1024)
     assert config["maxmemory-policy"] == "allkeys-lru"
@@ -59,3 +62,12 @@ def test_save_rules_are_counted_and_zero_when_rdb_snapshots_are_off(save: str, r
     assert b.families["redis_config_save_rules"].lines == [
         f'redis_config_save_rules{{instance="n"}} {rules}\n'
     ]
+
+
+def test_only_valkey_8_1_and_later_is_asked_for_the_commandlog_parameters() -> None:
+    def asked(node: NodeView) -> set[str | int]:
+        return {word for command in commands(node, None) for word in command[2:]}
+
+    assert not asked(NodeView("n", "data", (7, 0, 15))) & set(COMMANDLOG_PARAMS)
+    assert not asked(NodeView("n", "data", (7, 2, 4), valkey=(8, 0, 2))) & set(COMMANDLOG_PARAMS)
+    assert set(COMMANDLOG_PARAMS) <= asked(NodeView("n", "data", (7, 2, 4), valkey=(8, 1, 0)))

@@ -348,3 +348,62 @@ def test_sentinel_has_no_keyspace_or_replication_series(flavor: str) -> None:
     for name in ("redis_db_keys", "redis_db_keys_expiring", "redis_connected_slave_lag_bytes"):
         assert name not in exp.types
     assert exp.value("redis_instance_info", role="", maxmemory_policy="") == 1.0
+
+
+def test_valkey_9_keys_with_volatile_items_give_keys_with_expiring_items() -> None:
+    exp, raw = captured("valkey91", "master")
+    for db in ("db0", "db1"):
+        volatile = float(parse_kv_list(raw[db])["keys_with_volatile_items"])
+        assert exp.value("redis_db_keys_with_expiring_items", db=db) == volatile
+    assert exp.types["redis_db_keys_with_expiring_items"] == "gauge"
+
+
+def test_redis_subexpiry_gives_keys_with_expiring_items() -> None:
+    # Redis 7.4+ writes `subexpiry` (keys with hash-field TTLs) on each keyspace line; no
+    # Redis 7.4 binary runs here, so the captured 7.0 line is edited into 7.4's documented shape.
+    _, raw = captured("redis70", "master")
+    line = raw["db0"]
+    exp = edited("redis70", "master", f"db0:{line}\r\n", f"db0:{line},subexpiry=7\r\n")
+    assert exp.value("redis_db_keys_with_expiring_items", db="db0") == 7
+
+
+@pytest.mark.parametrize("flavor", ["redis70", "valkey81"])
+def test_servers_without_the_field_have_no_keys_with_expiring_items(flavor: str) -> None:
+    exp, _ = captured(flavor, "master")
+    assert exp.values("redis_db_keys_with_expiring_items") == []
+
+
+def test_valkey_9_1_active_time_fields_are_counters_in_seconds() -> None:
+    exp, raw = captured("valkey91", "master")
+    assert exp.value("redis_active_time_main_thread_seconds_total") == pytest.approx(
+        float(raw["used_active_time_main_thread"])
+    )
+    assert exp.types["redis_active_time_main_thread_seconds_total"] == "counter"
+    # One field per I/O thread when io-threads > 1 (`used_active_time_io_thread_1:0.5`).
+    main = f"used_active_time_main_thread:{raw['used_active_time_main_thread']}\r\n"
+    extra = "used_active_time_io_thread_1:0.500000\r\nused_active_time_io_thread_2:1.25\r\n"
+    exp = edited("valkey91", "master", main, main + extra)
+    assert exp.value("redis_active_time_io_thread_seconds_total", thread="1") == 0.5
+    assert exp.value("redis_active_time_io_thread_seconds_total", thread="2") == 1.25
+    assert exp.types["redis_active_time_io_thread_seconds_total"] == "counter"
+
+
+@pytest.mark.parametrize(
+    ("role", "field", "metric"),
+    [
+        ("master", "mem_replicas_repl_buffer", "redis_mem_replicas_repl_buffer_bytes"),
+        ("master", "replicas_waiting_psync", "redis_replicas_waiting_psync"),
+        ("replica", "replicas_repl_buffer_size", "redis_replicas_repl_buffer_size_bytes"),
+        ("replica", "replicas_repl_buffer_peak", "redis_replicas_repl_buffer_peak_bytes"),
+    ],
+)
+def test_valkey_replication_buffer_fields_are_gauges(role: str, field: str, metric: str) -> None:
+    exp, raw = captured("valkey91", role)
+    assert exp.value(metric) == float(raw[field])
+    assert exp.types[metric] == "gauge"
+
+
+def test_valkey_sentinel_total_tilt_is_a_counter() -> None:
+    exp, raw = captured("valkey91", "sentinel")
+    assert exp.value("redis_sentinel_total_tilt") == float(raw["sentinel_total_tilt"])
+    assert exp.types["redis_sentinel_total_tilt"] == "counter"
