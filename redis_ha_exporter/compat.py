@@ -240,12 +240,6 @@ FOREIGN: tuple[Foreign, ...] = (
         boolean=True,
     ),
     Foreign(
-        "--exclude-latency-histogram-metrics",
-        _e("EXCLUDE_LATENCY_HISTOGRAM_METRICS"),
-        "ignored: LATENCY HISTOGRAM is never read",
-        boolean=True,
-    ),
-    Foreign(
         "--include-metrics-for-empty-databases",
         _e("INCL_METRICS_FOR_EMPTY_DATABASES"),
         "ignored: a database without keys has no redis_db_keys series",
@@ -284,6 +278,7 @@ MAPPED: tuple[tuple[str, str], ...] = (
     ("--tls-client-key-file", _e("TLS_CLIENT_KEY_FILE")),
     ("--tls-server-name", _e("TLS_SERVER_NAME")),
     ("--skip-tls-verification", _e("SKIP_TLS_VERIFICATION")),
+    ("--exclude-latency-histogram-metrics", _e("EXCLUDE_LATENCY_HISTOGRAM_METRICS")),
 )
 # `--debug` (REDIS_EXPORTER_DEBUG) is `--log-level debug` when no level is given (cli.py).
 DEBUG = ("--debug", _e("DEBUG"))

@@ -1,6 +1,7 @@
 """Every metric name the exporter can emit, for checking what dashboards and rules reference:
 the compatibility floor's names plus every name the package declares (`metrics/names.py` and
-each source's), with the sample suffixes of summaries and the runtime collectors' series."""
+each source's), with the sample suffixes of summaries and histograms, and the runtime
+collectors' series."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def emitted() -> frozenset[str]:
         found.add(defn.name)
         if defn.type in ("summary", "histogram"):
             found |= {f"{defn.name}_sum", f"{defn.name}_count"}
+        if defn.type == "histogram":
+            found.add(f"{defn.name}_bucket")
     return frozenset(found)
 
 

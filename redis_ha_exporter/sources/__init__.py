@@ -10,6 +10,7 @@ from redis_ha_exporter.sources import (
     config,
     info,
     latency,
+    latency_histogram,
     pubsub,
     sentinel,
     slowlog,
@@ -22,6 +23,7 @@ ALL: tuple[Source[Any], ...] = (
     slowlog.SOURCE,
     commandlog.SOURCE,
     latency.SOURCE,
+    latency_histogram.SOURCE,
     pubsub.SOURCE,
     sentinel.SOURCE,
 )

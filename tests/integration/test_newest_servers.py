@@ -124,3 +124,45 @@ def test_valkey_9_keys_with_volatile_items_and_active_time(
         client.close()
     finally:
         server.stop()
+
+
+def _bucket(text: str, cmd: str, le: str) -> float:
+    return value(text, "redis_commands_latencies_usec_bucket", cmd=cmd, le=le) or 0
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_latency_histogram_counts_each_call_in_its_bucket(
+    flavor: Flavor, tmp_path: Path, run_exporter: Any
+) -> None:
+    server = start_standalone(
+        flavor, tmp_path / "node", extra_config={"enable-debug-command": "local"}
+    )
+    try:
+        client = redis.Redis(port=server.port)
+        for i in range(50):
+            client.set(f"k{i}", "v")
+        client.execute_command("DEBUG", "SLEEP", "0.02")
+        exporter = _exporter(run_exporter, server)
+        text = _after_two_polls(exporter, server.address)
+        name = "redis_commands_latencies_usec"
+        assert value(text, f"{name}_count", cmd="set") == 50
+        assert _bucket(text, "set", "+Inf") == 50
+        bounds = sorted(
+            (float(s.labels["le"]), s.value)
+            for s in parse_series(text)
+            if s.name == f"{name}_bucket" and s.labels["cmd"] == "set"
+        )
+        counts = [count for _, count in bounds]
+        assert counts == sorted(counts)  # cumulative
+        usec = client.info("commandstats")["cmdstat_set"]["usec"]
+        assert value(text, f"{name}_sum", cmd="set") == usec
+        # One 20 ms sleep: in no bucket below 20,000 us, in every one from 32,768 on.
+        debug = {
+            float(s.labels["le"]): s.value
+            for s in parse_series(text)
+            if s.name == f"{name}_bucket" and s.labels["cmd"] == "debug"
+        }
+        assert debug and all(c == (1 if le >= 20_000 else 0) for le, c in debug.items())
+        client.close()
+    finally:
+        server.stop()

@@ -17,6 +17,7 @@ from redis_ha_exporter.sources.commandlog import CommandlogRecord
 from redis_ha_exporter.sources.config import REFRESH_POLLS, ConfigRecord
 from redis_ha_exporter.sources.info import InfoRecord, parse_info
 from redis_ha_exporter.sources.latency import LatencyRecord
+from redis_ha_exporter.sources.latency_histogram import LatencyHistogramRecord
 from redis_ha_exporter.sources.sentinel import SentinelRecord, groups_of
 from redis_ha_exporter.sources.slowlog import FETCH, SECOND_READ_MARGIN, SlowlogRecord
 from redis_ha_exporter.wire import ReplyError
@@ -71,10 +72,12 @@ def stored(snap: NodeSnapshot) -> NodeSnapshot:
 
 
 def failing(word: str, error: Exception, base: Answer | None = None) -> Answer:
+    """Answers `error` to the commands that start with `word` ("LATENCY", "LATENCY LATEST")."""
     answer = base or data_answer()
+    words = tuple(word.split())
 
     def wrapped(command: Command) -> Reply:
-        return error if command[0] == word else answer(command)
+        return error if command[: len(words)] == words else answer(command)
 
     return wrapped
 
@@ -90,7 +93,7 @@ def test_first_poll_of_an_unknown_node_sends_info_server_then_one_pipeline(flavo
     assert (snap.kind, snap.up) == ("data", True)
     assert snap.version == ((7, 2, 4) if flavor.startswith("valkey") else V7)
     assert snap.valkey == {"valkey81": (8, 1, 8), "valkey91": (9, 1, 2)}.get(flavor, ())
-    records = {InfoRecord, ConfigRecord, SlowlogRecord, LatencyRecord}
+    records = {InfoRecord, ConfigRecord, SlowlogRecord, LatencyRecord, LatencyHistogramRecord}
     if snap.valkey:
         records.add(CommandlogRecord)
     assert set(snap.records) == records
@@ -103,15 +106,15 @@ def test_first_poll_of_an_unknown_node_sends_info_server_then_one_pipeline(flavo
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
-def test_a_known_data_node_is_polled_in_one_round_trip_of_at_most_five_commands(
+def test_a_known_data_node_is_polled_in_one_round_trip_of_at_most_six_commands(
     flavor: str,
 ) -> None:
-    """Five on Redis; Valkey 8.1+ adds two per COMMANDLOG type (GET and LEN), six more."""
+    """Six on Redis; Valkey 8.1+ adds two per COMMANDLOG type (GET and LEN), six more."""
     first = run(FakeClient(data_answer(flavor)), NodeSnapshot(INSTANCE, "unknown"))
     fake = FakeClient(data_answer(flavor))
     run(fake, replace(stored(first), polls=first.polls + 6))  # a CONFIG refresh poll
     assert fake.pipelines == [data_round(flavor)]
-    assert len(fake.commands) <= (5 + 6 if first.valkey >= (8, 1) else 5)
+    assert len(fake.commands) <= (6 + 6 if first.valkey >= (8, 1) else 6)
 
 
 def test_config_is_reread_every_refresh_polls_and_the_previous_record_kept_between() -> None:
@@ -122,7 +125,7 @@ def test_config_is_reread_every_refresh_polls_and_the_previous_record_kept_betwe
         new = run(fake, snap, options)
         reread.append(any(c[0] == "CONFIG" for c in fake.commands))
         if not reread[-1]:
-            assert len(fake.commands) == 4
+            assert len(fake.commands) == 5
             assert new.get(ConfigRecord) is snap.get(ConfigRecord) is not None
         snap = stored(new)
     assert reread == [True, False, False, True, False, False, True]
@@ -131,7 +134,7 @@ def test_config_is_reread_every_refresh_polls_and_the_previous_record_kept_betwe
 DENIED = "this user has no permissions to run the '{}' command"
 REFUSALS = [
     ("config", "CONFIG", ConfigRecord, ReplyError("NOPERM " + DENIED.format("config|get"))),
-    ("latency", "LATENCY", LatencyRecord, unknown_command(("LATENCY", "LATEST"))),
+    ("latency", "LATENCY LATEST", LatencyRecord, unknown_command(("LATENCY", "LATEST"))),
     ("slowlog", "SLOWLOG", SlowlogRecord, ReplyError("NOPERM " + DENIED.format("slowlog|get"))),
 ]
 
@@ -149,9 +152,9 @@ def test_a_refused_source_is_logged_once_and_not_sent_again(
 
     fake = FakeClient(answer)
     second = run(fake, stored(first), PollOptions({REFRESH_POLLS.name: 1}))
-    assert [c for c in fake.commands if c[0] == word] == []
+    assert [c for c in fake.commands if " ".join(map(str, c)).startswith(word)] == []
     assert second.refused == frozenset({name})
-    assert len(fake.commands) == 5 - (2 if word == "SLOWLOG" else 1)
+    assert len(fake.commands) == 6 - (2 if word == "SLOWLOG" else 1)
     lines = [r for r in caplog.records if "refused" in r.getMessage()]
     assert len(lines) == 1
     assert lines[0].levelno == logging.INFO
@@ -346,7 +349,7 @@ def test_a_data_node_now_answering_as_a_sentinel_becomes_one_with_nothing_refuse
 ) -> None:
     caplog.set_level(logging.INFO, logger="redis_ha_exporter.poll")
     data = stored(run(FakeClient(failing("LATENCY", unknown_command(("LATENCY",)))), known()))
-    assert data.refused == frozenset({"latency"})
+    assert data.refused == frozenset({"latency", "latency histogram"})
     before = replace(data, version=version)
     fake = FakeClient(sentinel_answer())
     snap = run(fake, before)
