@@ -132,13 +132,6 @@ FOREIGN: tuple[Foreign, ...] = (
         "ignored: no setting that can hold a secret is ever exported",
         ignore=_true,
     ),
-    Foreign(
-        "--config-command",
-        _e("CONFIG_COMMAND"),
-        "not supported: CONFIG is sent as CONFIG; where it is renamed or refused the node is "
-        "polled without it",
-        ignore=lambda v: v.strip() == "CONFIG",
-    ),
     Foreign("--check-keys", _e("CHECK_KEYS"), _KEYS),
     Foreign("--check-single-keys", _e("CHECK_SINGLE_KEYS"), _KEYS),
     Foreign("--check-streams", _e("CHECK_STREAMS"), _KEYS),
@@ -240,12 +233,6 @@ FOREIGN: tuple[Foreign, ...] = (
         boolean=True,
     ),
     Foreign(
-        "--include-metrics-for-empty-databases",
-        _e("INCL_METRICS_FOR_EMPTY_DATABASES"),
-        "ignored: a database without keys has no redis_db_keys series",
-        ignore=_true,
-    ),
-    Foreign(
         "--append-instance-role-label",
         _e("APPEND_INSTANCE_ROLE_LABEL"),
         "not supported: join on redis_instance_info{role} instead",
@@ -279,6 +266,8 @@ MAPPED: tuple[tuple[str, str], ...] = (
     ("--tls-server-name", _e("TLS_SERVER_NAME")),
     ("--skip-tls-verification", _e("SKIP_TLS_VERIFICATION")),
     ("--exclude-latency-histogram-metrics", _e("EXCLUDE_LATENCY_HISTOGRAM_METRICS")),
+    ("--include-metrics-for-empty-databases", _e("INCL_METRICS_FOR_EMPTY_DATABASES")),
+    ("--config-command", _e("CONFIG_COMMAND")),
 )
 # `--debug` (REDIS_EXPORTER_DEBUG) is `--log-level debug` when no level is given (cli.py).
 DEBUG = ("--debug", _e("DEBUG"))

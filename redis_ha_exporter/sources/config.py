@@ -6,8 +6,10 @@ redis_config_client_output_buffer_limit_bytes{class="replica",limit="hard",...} 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from redis_ha_exporter.metrics.model import FamilyBuilder, declared, metric
 from redis_ha_exporter.replies import decode, to_number
@@ -46,6 +48,29 @@ REFRESH_POLLS = Setting(
     "read `CONFIG GET` every N polls",
     metavar="N",
     ge=1,
+)
+
+
+def _command_name(value: str, earlier: Mapping[str, Any]) -> str:
+    if value != "-" and not _COMMAND_NAME.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a command name: letters, digits, `_` and `-`, or `-` alone "
+            "to send no CONFIG"
+        )
+    return value
+
+
+_COMMAND_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
+COMMAND = Setting(
+    "config_command",
+    str,
+    "CONFIG",
+    "--config-command",
+    ("REDIS_EXPORTER_CONFIG_COMMAND",),
+    "the name CONFIG has on the nodes (`rename-command CONFIG ...`); `-` sends no CONFIG, "
+    "and the redis_config_* series and the databases' zero-fill beyond 16 are lost",
+    metavar="NAME",
+    check=_command_name,
 )
 
 CONFIG_MAXMEMORY = metric("config_maxmemory", "gauge", "CONFIG maxmemory in bytes.")
@@ -92,14 +117,15 @@ def parse_config(replies: Sequence[Reply]) -> dict[str, str]:
 
 
 def commands(node: NodeView, prev: ConfigRecord | None) -> Sequence[Command]:
-    if prev is not None and node.polls % REFRESH_POLLS.of(node.options):
+    name = COMMAND.of(node.options)
+    if name == "-" or (prev is not None and node.polls % REFRESH_POLLS.of(node.options)):
         return ()  # the previous values are kept until the next refresh
     if node.valkey >= (8, 1):
-        return [("CONFIG", "GET", *CONFIG_PARAMS, *COMMANDLOG_PARAMS)]
+        return [(name, "GET", *CONFIG_PARAMS, *COMMANDLOG_PARAMS)]
     if node.version >= (7,):
-        return [("CONFIG", "GET", *CONFIG_PARAMS)]
+        return [(name, "GET", *CONFIG_PARAMS)]
     # Before 7.0 CONFIG GET takes one parameter.
-    return [("CONFIG", "GET", param) for param in CONFIG_PARAMS]
+    return [(name, "GET", param) for param in CONFIG_PARAMS]
 
 
 def parse(node: NodeView, prev: ConfigRecord | None, replies: Sequence[Reply]) -> ConfigRecord:
@@ -143,6 +169,6 @@ SOURCE = Source(
     parse,
     families,
     metrics=declared(globals()),
-    settings=(REFRESH_POLLS,),
+    settings=(REFRESH_POLLS, COMMAND),
     acl=("+config|get",),
 )

@@ -13,14 +13,14 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as _default
 
 from redis_ha_exporter.metrics.model import NAMESPACE, FamilyBuilder, MetricDef, declared
 from redis_ha_exporter.replies import decode, parse_kv_list, to_int, to_number, version_tuple
 from redis_ha_exporter.snapshot import InfoSections, NodeKind, NodeSnapshot
 from redis_ha_exporter.sources import info_names as n
-from redis_ha_exporter.sources.base import ANY_KIND, Command, NodeView, Reply, Source
+from redis_ha_exporter.sources.base import ANY_KIND, Command, NodeView, Reply, Setting, Source
 from redis_ha_exporter.sources.config import ConfigRecord
 
 # Sections a data node is asked for in one INFO call (Redis >= 7 accepts several).
@@ -137,6 +137,8 @@ class InfoRecord:
     slowlog_commands: Mapping[str, tuple[float, float]] | None = None
     # Each command's total microseconds (cmdstat usec): the latency histogram's sum.
     command_usec: Mapping[str, int] = _default(default_factory=dict)
+    # --include-metrics-for-empty-databases: databases without keys report 0 keys.
+    zero_fill: bool = True
     # Redis 8 `INFO keysizes`: (db, distribution) -> ((bin, keys), ...), bins ascending.
     keysizes: Mapping[tuple[str, str], tuple[tuple[int, int], ...]] = _default(default_factory=dict)
 
@@ -305,10 +307,25 @@ def commands(node: NodeView, prev: InfoRecord | None) -> Sequence[Command]:
     return [("INFO", *DATA_SECTIONS) if node.version >= (7,) else ("INFO", "ALL")]
 
 
+EMPTY_DATABASES = Setting(
+    "include_metrics_for_empty_databases",
+    bool,
+    True,
+    "--include-metrics-for-empty-databases",
+    ("REDIS_EXPORTER_INCL_METRICS_FOR_EMPTY_DATABASES",),
+    "report `redis_db_keys` and `redis_db_keys_expiring` as 0 for each database without "
+    "keys, up to CONFIG databases (16 when unknown); false leaves them out",
+    metavar="BOOL",
+)
+
+
 def parse(node: NodeView, prev: InfoRecord | None, replies: Sequence[Reply]) -> InfoRecord:
     text = decode(replies[0])
     sections = parse_info(text)
-    return InfoRecord.of(sections, text)
+    record = InfoRecord.of(sections, text)
+    if not EMPTY_DATABASES.of(node.options):
+        record = replace(record, zero_fill=False)
+    return record
 
 
 def _defn_for(field: str) -> MetricDef | None:
@@ -383,7 +400,7 @@ def families(snap: NodeSnapshot, record: InfoRecord, b: FamilyBuilder) -> None:
             b.add(n.SLAVE_LAG, replica.lag, slave_ip=ip, slave_port=port, slave_state=state)
     for (db, distribution), bins in sorted(record.keysizes.items()):
         _keysizes_histogram(b, db, distribution, bins)
-    for i in range(_databases(snap) if snap.kind == "data" else 0):
+    for i in range(_databases(snap) if snap.kind == "data" and record.zero_fill else 0):
         db = f"db{i}"
         if db not in record.databases:
             b.add(n.DB_KEYS, 0, db=db)
@@ -544,5 +561,6 @@ SOURCE = Source(
     templated=_templated,
     required=True,
     metrics=declared(vars(n)),
+    settings=(EMPTY_DATABASES,),
     acl=("+info",),
 )

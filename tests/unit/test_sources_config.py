@@ -10,6 +10,7 @@ from redis_ha_exporter.metrics.model import FamilyBuilder
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import NodeView, PollOptions
 from redis_ha_exporter.sources.config import (
+    COMMAND,
     COMMANDLOG_PARAMS,
     CONFIG_PARAMS,
     REFRESH_POLLS,
@@ -71,3 +72,21 @@ def test_only_valkey_8_1_and_later_is_asked_for_the_commandlog_parameters() -> N
     assert not asked(NodeView("n", "data", (7, 0, 15))) & set(COMMANDLOG_PARAMS)
     assert not asked(NodeView("n", "data", (7, 2, 4), valkey=(8, 0, 2))) & set(COMMANDLOG_PARAMS)
     assert set(COMMANDLOG_PARAMS) <= asked(NodeView("n", "data", (7, 2, 4), valkey=(8, 1, 0)))
+
+
+def test_a_renamed_config_command_is_sent_under_its_name_and_dash_sends_none() -> None:
+    renamed = PollOptions({COMMAND.name: "CFG_9f2"})
+    assert commands(NodeView("n", "data", (7, 0, 15), options=renamed), None) == [
+        ("CFG_9f2", "GET", *CONFIG_PARAMS)
+    ]
+    old = commands(NodeView("n", "data", (6, 2, 14), options=renamed), None)
+    assert {c[:2] for c in old} == {("CFG_9f2", "GET")}
+    disabled = PollOptions({COMMAND.name: "-"})
+    assert commands(NodeView("n", "data", (7, 0, 15), options=disabled), None) == ()
+
+
+@pytest.mark.parametrize("value", ["", "CONFIG GET", "a;b", "x" * 65, "--"])
+def test_a_config_command_that_is_no_command_name_is_refused(value: str) -> None:
+    assert COMMAND.check is not None
+    with pytest.raises(ValueError, match="not a command name"):
+        COMMAND.check(value, {})

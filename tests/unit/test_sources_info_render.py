@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 
 from redis_ha_exporter.replies import parse_kv_list
+from redis_ha_exporter.sources.base import NodeView, PollOptions
 from redis_ha_exporter.sources.config import ConfigRecord
-from redis_ha_exporter.sources.info import InfoRecord, parse_info
+from redis_ha_exporter.sources.info import EMPTY_DATABASES, InfoRecord, parse, parse_info
 from redis_ha_exporter.sources.info_names import INFO_COUNTERS, INFO_GAUGES
 from tests.unit.captured import (
     FLAVORS,
@@ -407,3 +408,16 @@ def test_valkey_sentinel_total_tilt_is_a_counter() -> None:
     exp, raw = captured("valkey91", "sentinel")
     assert exp.value("redis_sentinel_total_tilt") == float(raw["sentinel_total_tilt"])
     assert exp.types["redis_sentinel_total_tilt"] == "counter"
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_without_empty_databases_only_the_keyspace_databases_report_keys(flavor: str) -> None:
+    options = PollOptions({EMPTY_DATABASES.name: False})
+    node = NodeView("n", "data", (7, 0, 15), options=options)
+    text = info_text(flavor, "master")
+    record = parse(node, None, [text.encode()])
+    exp = exposition(with_records(snapshot(flavor, "master"), record))
+    keyspace = {k for k in raw_fields(text) if k.startswith("db")}
+    assert keyspace
+    assert {s.labels["db"] for s in exp.series if s.name == "redis_db_keys"} == keyspace
+    assert {s.labels["db"] for s in exp.series if s.name == "redis_db_keys_expiring"} == keyspace

@@ -1,0 +1,85 @@
+"""redis_exporter's opt-in flags against real servers: `--config-command` for a renamed or
+forbidden CONFIG, `--include-metrics-for-empty-databases=false`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.conftest import FLAVORS, wait_until
+from tests.promtext import parse_series, value
+from tests.topology import Flavor, start_standalone
+
+RENAMED = "CFG_7f3a"
+
+
+def _polled(run_exporter: Any, address: str, *flags: str) -> tuple[Any, str]:
+    exporter = run_exporter(
+        "--redis-addr",
+        address,
+        "--poll-interval",
+        "0.3",
+        "--poll-timeout",
+        "0.25",
+        "--metrics-min-age",
+        "0",
+        *flags,
+    )
+    exporter.wait_up(address)
+
+    def polls() -> float:
+        return value(exporter.metrics(), "redis_exporter_scrapes_total", instance=address) or 0
+
+    wait_until(lambda: polls() >= 2, 10, what="two polls")
+    return exporter, str(exporter.metrics())
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_a_renamed_config_is_read_under_its_new_name(
+    flavor: Flavor, tmp_path: Path, run_exporter: Any
+) -> None:
+    server = start_standalone(
+        flavor,
+        tmp_path / "node",
+        extra_config={"rename-command": f"CONFIG {RENAMED}", "maxmemory": "48mb"},
+    )
+    try:
+        exporter, text = _polled(run_exporter, server.address, "--config-command", RENAMED)
+        assert value(text, "redis_config_maxmemory") == 48 * 1024 * 1024
+        assert "refused" not in exporter.logs()
+        stats = redis.Redis(port=server.port).info("commandstats")
+        assert not [k for k, v in stats.items() if v.get("failed_calls")]
+    finally:
+        server.stop()
+
+
+def _config_calls(client: redis.Redis) -> int:
+    stats = client.info("commandstats")
+    return sum(v["calls"] for k, v in stats.items() if k.startswith("cmdstat_config"))
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_config_command_dash_sends_no_config_and_empty_databases_can_be_left_out(
+    flavor: Flavor, tmp_path: Path, run_exporter: Any
+) -> None:
+    server = start_standalone(flavor, tmp_path / "node")
+    try:
+        client = redis.Redis(port=server.port)
+        client.set("k", "v")
+        before = _config_calls(client)
+        _, text = _polled(
+            run_exporter,
+            server.address,
+            "-config-command=-",
+            "--include-metrics-for-empty-databases=false",
+        )
+        assert not [s for s in parse_series(text) if s.name.startswith("redis_config_")]
+        assert {s.labels["db"] for s in parse_series(text) if s.name == "redis_db_keys"} == {"db0"}
+        assert _config_calls(client) == before
+        assert value(text, "redis_up", instance=server.address) == 1
+        client.close()
+    finally:
+        server.stop()
