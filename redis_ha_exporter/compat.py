@@ -102,12 +102,6 @@ FOREIGN: tuple[Foreign, ...] = (
         boolean=True,
     ),
     Foreign(
-        "--redis-only-metrics",
-        _e("REDIS_ONLY_METRICS"),
-        "ignored: the process_* and python_* series are still exported",
-        boolean=True,
-    ),
-    Foreign(
         "--include-go-runtime-metrics",
         _e("INCLUDE_GO_RUNTIME_METRICS"),
         "ignored: there is no Go runtime; python_* series are exported",
@@ -221,12 +215,6 @@ FOREIGN: tuple[Foreign, ...] = (
         ignore=lambda v: v.strip() == ".*",
     ),
     Foreign(
-        "--include-sentinel-peer-info",
-        _e("INCL_SENTINEL_PEER_INFO"),
-        "not supported: the status page and redis_sentinel_* series show each group's Sentinels",
-        boolean=True,
-    ),
-    Foreign(
         "--include-rdb-file-size-metric",
         _e("INCL_RDB_FILE_SIZE_METRIC"),
         "not supported: the RDB file is on the server's disk, not ours",
@@ -268,6 +256,8 @@ MAPPED: tuple[tuple[str, str], ...] = (
     ("--exclude-latency-histogram-metrics", _e("EXCLUDE_LATENCY_HISTOGRAM_METRICS")),
     ("--include-metrics-for-empty-databases", _e("INCL_METRICS_FOR_EMPTY_DATABASES")),
     ("--config-command", _e("CONFIG_COMMAND")),
+    ("--include-sentinel-peer-info", _e("INCL_SENTINEL_PEER_INFO")),
+    ("--redis-only-metrics", _e("REDIS_ONLY_METRICS")),
 )
 # `--debug` (REDIS_EXPORTER_DEBUG) is `--log-level debug` when no level is given (cli.py).
 DEBUG = ("--debug", _e("DEBUG"))

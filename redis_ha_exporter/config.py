@@ -629,6 +629,16 @@ class _CoreSettings(BaseSettings):
             "into it; 0 renders on every change",
         ),
     ] = Field(default=1.0, ge=0)
+    redis_only_metrics: Annotated[
+        bool,
+        option(
+            "--redis-only-metrics",
+            "REDIS_EXPORTER_REDIS_ONLY_METRICS",
+            metavar="BOOL",
+            help="leave the exporter's own process_*, python_* and "
+            "redis_exporter_build_info series out of `/metrics`",
+        ),
+    ] = False
     scrape_allow: Annotated[
         list[ScrapeAllowConfig],
         option(

@@ -176,6 +176,7 @@ class Renderer:
         self._parts: list[Packed] = []
         self._bodies: dict[tuple[bool, bool], bytes] = {}
         self._runtime = Runtime()
+        self.redis_only = False  # --redis-only-metrics: no build info or runtime series
         self._lock = asyncio.Lock()
         self.renders = 0
         self.compressions = 0
@@ -190,14 +191,15 @@ class Renderer:
 
     def _global(self, nodes: Iterable[NodeSnapshot]) -> Packed:
         b = FamilyBuilder(None)
-        b.add(
-            n.BUILD_INFO,
-            1,
-            version=__version__,
-            commit_sha="",
-            build_date="",
-            python_version=platform.python_version(),
-        )
+        if not self.redis_only:
+            b.add(
+                n.BUILD_INFO,
+                1,
+                version=__version__,
+                commit_sha="",
+                build_date="",
+                python_version=platform.python_version(),
+            )
         b.add(n.TARGET_SCRAPE_ERRORS, 0)
         limits = self.store.discovery
         for group in sorted(set(self.store.groups) | set(limits.rejected)):
@@ -207,7 +209,8 @@ class Renderer:
         b.add(n.CONFIG_RELOAD_OK, 1 if reload.successful else 0)
         b.add(n.CONFIG_RELOAD_AT, reload.at)
         group_families(self.store.groups, nodes, b)
-        self._runtime.add_families(b)
+        if not self.redis_only:
+            self._runtime.add_families(b)
         return b.packed()
 
     def _refresh_steps(self) -> Iterator[None]:

@@ -89,6 +89,7 @@ class Runtime:
         self.poll = poll_settings(settings)
         self.store = Store(settings.poll_interval)
         self.renderer = Renderer(self.store, sources.ALL, settings.metrics_min_age)
+        self.renderer.redis_only = settings.redis_only_metrics
         self.scraper = TargetScraper(
             self.renderer,
             lambda instance: self._aliases.get(instance, instance),
@@ -168,6 +169,7 @@ class Runtime:
         self.poll = poll_settings(settings)
         self.store.interval = settings.poll_interval
         self.renderer.min_age = settings.metrics_min_age
+        self.renderer.redis_only = settings.redis_only_metrics
         self.scraper.reconfigure(settings.scrape_rules(), self.poll, settings.mapped_credentials)
         self._configure(settings, web)
         for poller in self.pollers.values():

@@ -19,10 +19,21 @@ from redis_ha_exporter.metrics.model import FamilyBuilder, declared
 from redis_ha_exporter.replies import decode, dict_list, parse_kv_list, to_number
 from redis_ha_exporter.snapshot import GroupState, NodeSnapshot
 from redis_ha_exporter.sources import sentinel_names as n
-from redis_ha_exporter.sources.base import SENTINEL, Command, NodeView, Reply, Source
+from redis_ha_exporter.sources.base import SENTINEL, Command, NodeView, Reply, Setting, Source
 from redis_ha_exporter.sources.info import InfoRecord
 
 _PER_GROUP = ("REPLICAS", "SENTINELS", "CKQUORUM")
+
+PEER_INFO = Setting(
+    "include_sentinel_peer_info",
+    bool,
+    False,
+    "--include-sentinel-peer-info",
+    ("REDIS_EXPORTER_INCL_SENTINEL_PEER_INFO",),
+    "export `redis_sentinel_peer_info`: one series per other Sentinel of each group, with "
+    "its address, run id and flags (a new series whenever a peer restarts or its flags change)",
+    metavar="BOOL",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +58,7 @@ class SentinelRecord:
 
     myid: str
     groups: tuple[SentinelGroupView, ...]
+    peer_info: bool = False  # --include-sentinel-peer-info
 
 
 def groups_of(snap: NodeSnapshot) -> tuple[SentinelGroupView, ...]:
@@ -123,7 +135,7 @@ def parse(node: NodeView, prev: SentinelRecord | None, replies: Sequence[Reply])
                 ckquorum_message=decode(ckquorum) if ok else str(ckquorum),
             )
         )
-    return SentinelRecord(myid, tuple(views))
+    return SentinelRecord(myid, tuple(views), PEER_INFO.of(node.options))
 
 
 def info_families(snap: NodeSnapshot, b: FamilyBuilder) -> None:
@@ -182,6 +194,18 @@ def families(snap: NodeSnapshot, record: SentinelRecord, b: FamilyBuilder) -> No
         ping = to_number(view.master.get("last-ok-ping-reply", ""))
         if ping is not None:
             b.add(n.SENTINEL_LAST_OK_PING, ping / 1e3, **labels)
+        if record.peer_info:
+            for peer in view.sentinels:
+                b.add(
+                    n.SENTINEL_PEER_INFO,
+                    1,
+                    **labels,
+                    name=peer.get("name", ""),
+                    ip=peer.get("ip", ""),
+                    port=peer.get("port", ""),
+                    runid=peer.get("runid", ""),
+                    flags=peer.get("flags", ""),
+                )
 
 
 def master_views(name: str, snaps: Iterable[NodeSnapshot]) -> dict[str, str]:
@@ -223,6 +247,7 @@ SOURCE = Source(
     more=more,
     from_snapshot=info_families,
     metrics=declared(vars(n)),
+    settings=(PEER_INFO,),
     acl=(
         "+sentinel|masters",
         "+sentinel|myid",

@@ -45,6 +45,11 @@ SENTINEL_OK_SENTINELS = metric(
     "gauge",
     "Sentinels monitoring this master that are not down, this one included.",
 )
+SENTINEL_PEER_INFO = metric(
+    "sentinel_peer_info",
+    "gauge",
+    "Another Sentinel monitoring this master, as this one sees it (--include-sentinel-peer-info).",
+)
 SENTINEL_OK_SLAVES = metric(
     "sentinel_master_ok_slaves", "gauge", "Replicas of the master that are not down."
 )

@@ -1,5 +1,6 @@
 """redis_exporter's opt-in flags against real servers: `--config-command` for a renamed or
-forbidden CONFIG, `--include-metrics-for-empty-databases=false`."""
+forbidden CONFIG, `--include-metrics-for-empty-databases=false`, `--include-sentinel-peer-info`
+and `--redis-only-metrics`."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import redis
 
 from tests.conftest import FLAVORS, wait_until
 from tests.promtext import parse_series, value
-from tests.topology import Flavor, start_standalone
+from tests.topology import Flavor, Topology, start_standalone
 
 RENAMED = "CFG_7f3a"
+PEER = "redis_sentinel_peer_info"
 
 
 def _polled(run_exporter: Any, address: str, *flags: str) -> tuple[Any, str]:
@@ -83,3 +85,33 @@ def test_config_command_dash_sends_no_config_and_empty_databases_can_be_left_out
         client.close()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_sentinel_peer_info_and_redis_only_metrics(
+    flavor: Flavor, tmp_path: Path, run_exporter: Any
+) -> None:
+    topo = Topology(flavor, tmp_path / "topo", replicas=1, sentinels=3)
+    with topo.start():
+        sentinel = topo.sentinels[0]
+        exporter, _ = _polled(
+            run_exporter,
+            sentinel.address,
+            "--include-sentinel-peer-info",
+            "--redis-only-metrics",
+        )
+        others = {s.port for s in topo.sentinels[1:]}
+
+        def peers() -> str | None:
+            text = str(exporter.metrics())
+            got = {int(s.labels["port"]) for s in parse_series(text) if s.name == PEER}
+            return text if got == others else None
+
+        # Sentinels learn of each other through hello messages, a few seconds after start.
+        text = wait_until(peers, 20, what="both peers known")
+        for s in parse_series(text):
+            if s.name == PEER:
+                assert s.labels["master_name"] == "mymaster"
+                assert s.labels["flags"] == "sentinel" and len(s.labels["runid"]) == 40
+        assert not [s for s in parse_series(text) if s.name.startswith(("process_", "python_"))]
+        assert value(text, "redis_exporter_build_info") is None

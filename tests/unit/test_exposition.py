@@ -255,3 +255,16 @@ def test_merged_bodies_join_to_the_same_body_as_their_parts(openmetrics: bool) -
         assert join_packed([merged], openmetrics) == join_packed([first, second], openmetrics)
         assert merge(first, second, plans, layouts).layout is merged.layout
     assert len(plans) == len(per_node) ** 2
+
+
+def test_redis_only_metrics_leaves_out_the_build_info_and_the_runtime_series() -> None:
+    store = Store(interval=10.0)
+    store.put(snapshot("redis70", "master", last_success_at=1e12))
+    renderer = Renderer(store, ALL)
+    renderer.redis_only = True
+    families = {f.name for f in parse_text(body(renderer).decode())}
+    assert {"redis_up", "redis_memory_used_bytes", "redis_exporter_discovery_capped_nodes"} <= (
+        families
+    )
+    assert not {f for f in families if f.startswith(("process_", "python_"))}
+    assert "redis_exporter_build_info" not in families

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -10,8 +11,18 @@ from hypothesis import strategies as st
 
 from redis_ha_exporter.replies import dict_list as parse_dict_list
 from redis_ha_exporter.replies import flat_to_dict
-from redis_ha_exporter.sources.sentinel import flags, is_down
-from tests.unit.captured import FLAVORS, GROUP, load_json, sentinel_view, wire
+from redis_ha_exporter.sources.base import NodeView, PollOptions
+from redis_ha_exporter.sources.sentinel import PEER_INFO, SentinelRecord, flags, is_down, parse
+from tests.unit.captured import (
+    FLAVORS,
+    GROUP,
+    exposition,
+    load_json,
+    sentinel_view,
+    snapshot,
+    wire,
+    with_records,
+)
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
@@ -82,3 +93,36 @@ _ITEMS = st.recursive(
 def test_parse_dict_list_never_raises(reply: Any) -> None:
     for entry in parse_dict_list(reply):
         assert all(isinstance(k, str) and isinstance(v, str) for k, v in entry.items())
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_peer_info_is_one_series_per_peer_only_when_asked(flavor: str) -> None:
+    snap = snapshot(flavor, "sentinel")
+    record = snap.get(SentinelRecord)
+    assert record is not None and not record.peer_info
+    assert exposition(snap).values("redis_sentinel_peer_info") == []
+    exp = exposition(with_records(snap, replace(record, peer_info=True)))
+    view = sentinel_view(flavor)
+    (peer,) = view.sentinels
+    got = [s for s in exp.series if s.name == "redis_sentinel_peer_info"]
+    assert [(s.value, s.labels) for s in got] == [
+        (
+            1.0,
+            {
+                "instance": snap.instance,
+                "master_name": GROUP,
+                "master_address": view.master_address,
+                "name": peer["name"],
+                "ip": peer["ip"],
+                "port": peer["port"],
+                "runid": peer["runid"],
+                "flags": peer["flags"],
+            },
+        )
+    ]
+
+
+def test_the_option_reaches_the_record() -> None:
+    options = PollOptions({PEER_INFO.name: True})
+    node = NodeView("n", "sentinel", (7, 0, 15), options=options)
+    assert parse(node, None, [[], b"id"]).peer_info
