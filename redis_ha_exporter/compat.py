@@ -114,16 +114,10 @@ FOREIGN: tuple[Foreign, ...] = (
         boolean=True,
     ),
     Foreign(
-        "--include-config-metrics",
-        _e("INCL_CONFIG_METRICS"),
-        "not supported: the CONFIG values the dashboards use are exported (redis_config_*), "
-        "not every setting",
-        boolean=True,
-    ),
-    Foreign(
         "--redact-config-metrics",
         _e("REDACT_CONFIG_METRICS"),
-        "ignored: no setting that can hold a secret is ever exported",
+        "ignored: a setting that can hold a secret is never exported, even with "
+        "--include-config-metrics",
         ignore=_true,
     ),
     Foreign("--check-keys", _e("CHECK_KEYS"), _KEYS),
@@ -258,6 +252,7 @@ MAPPED: tuple[tuple[str, str], ...] = (
     ("--config-command", _e("CONFIG_COMMAND")),
     ("--include-sentinel-peer-info", _e("INCL_SENTINEL_PEER_INFO")),
     ("--redis-only-metrics", _e("REDIS_ONLY_METRICS")),
+    ("--include-config-metrics", _e("INCL_CONFIG_METRICS")),
 )
 # `--debug` (REDIS_EXPORTER_DEBUG) is `--log-level debug` when no level is given (cli.py).
 DEBUG = ("--debug", _e("DEBUG"))

@@ -124,7 +124,7 @@ class FamilyBuilder:
             fam = self.families[defn.name] = Family(defn.name, defn.type, defn.help)
         return fam
 
-    def add(self, defn: MetricDef, value: float | str, suffix: str = "", **labels: str) -> None:
+    def add(self, defn: MetricDef, value: float | str, suffix: str = "", /, **labels: str) -> None:
         fam = self.families.get(defn.name)
         if fam is None:
             fam = self.family(defn)

@@ -16,7 +16,8 @@ from redis_ha_exporter.replies import decode, to_number
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import DATA, Command, NodeView, Reply, Setting, Source
 
-# Never `CONFIG GET *`: it is large and includes secrets (requirepass, masterauth).
+# By default never `CONFIG GET *`: it is large and includes secrets (requirepass,
+# masterauth); --include-config-metrics asks for it and drops the secrets on reading.
 CONFIG_PARAMS = (
     "maxmemory",
     "maxmemory-policy",
@@ -73,6 +74,38 @@ COMMAND = Setting(
     check=_command_name,
 )
 
+ALL_CONFIG = Setting(
+    "include_config_metrics",
+    bool,
+    False,
+    "--include-config-metrics",
+    ("REDIS_EXPORTER_INCL_CONFIG_METRICS",),
+    "read `CONFIG GET *` instead of the few parameters, and export every setting as "
+    "`redis_config_key_value{key,value}` (and the numeric ones as `redis_config_value{key}`); "
+    "settings that can hold a secret are dropped when read, never exported",
+    metavar="BOOL",
+)
+# Settings that hold a password or a key's passphrase (Valkey's primaryauth is masterauth).
+SECRET_PARAMS = frozenset(
+    {"masterauth", "primaryauth", "requirepass", "tls-key-file-pass", "tls-client-key-file-pass"}
+)
+
+
+def is_secret(param: str) -> bool:
+    """A known secret, or a name that looks like one (a future or module `*-pass`)."""
+    return param in SECRET_PARAMS or "pass" in param or param.endswith("auth")
+
+
+CONFIG_KEY_VALUE = metric(
+    "config_key_value",
+    "gauge",
+    "A CONFIG setting and its value, always 1 (--include-config-metrics).",
+)
+CONFIG_VALUE = metric(
+    "config_value",
+    "gauge",
+    "A numeric CONFIG setting's value (--include-config-metrics).",
+)
 CONFIG_MAXMEMORY = metric("config_maxmemory", "gauge", "CONFIG maxmemory in bytes.")
 CONFIG_MAXCLIENTS = metric("config_maxclients", "gauge", "CONFIG maxclients.")
 CONFIG_IO_THREADS = metric("config_io_threads", "gauge", "CONFIG io-threads.")
@@ -105,6 +138,7 @@ class ConfigRecord:
     """The few CONFIG parameters we read (never `CONFIG GET *`, which holds secrets)."""
 
     values: Mapping[str, str]
+    everything: bool = False  # read with CONFIG GET * (--include-config-metrics)
 
 
 def parse_config(replies: Sequence[Reply]) -> dict[str, str]:
@@ -120,6 +154,8 @@ def commands(node: NodeView, prev: ConfigRecord | None) -> Sequence[Command]:
     name = COMMAND.of(node.options)
     if name == "-" or (prev is not None and node.polls % REFRESH_POLLS.of(node.options)):
         return ()  # the previous values are kept until the next refresh
+    if ALL_CONFIG.of(node.options):
+        return [(name, "GET", "*")]
     if node.valkey >= (8, 1):
         return [(name, "GET", *CONFIG_PARAMS, *COMMANDLOG_PARAMS)]
     if node.version >= (7,):
@@ -129,11 +165,23 @@ def commands(node: NodeView, prev: ConfigRecord | None) -> Sequence[Command]:
 
 
 def parse(node: NodeView, prev: ConfigRecord | None, replies: Sequence[Reply]) -> ConfigRecord:
-    return ConfigRecord(parse_config(replies))
+    values = parse_config(replies)
+    if not ALL_CONFIG.of(node.options):
+        return ConfigRecord(values)
+    # Secrets are dropped as soon as they are read, never kept in a snapshot.
+    return ConfigRecord({k: v for k, v in values.items() if not is_secret(k)}, everything=True)
 
 
 def families(snap: NodeSnapshot, record: ConfigRecord, b: FamilyBuilder) -> None:
     config = record.values
+    if record.everything:
+        for key in sorted(config):
+            if is_secret(key):
+                continue
+            b.add(CONFIG_KEY_VALUE, 1, key=key, value=config[key])
+            value = to_number(config[key])
+            if value is not None:
+                b.add(CONFIG_VALUE, value, key=key)
     for key, defn in (
         ("maxmemory", CONFIG_MAXMEMORY),
         ("maxclients", CONFIG_MAXCLIENTS),
@@ -169,6 +217,6 @@ SOURCE = Source(
     parse,
     families,
     metrics=declared(globals()),
-    settings=(REFRESH_POLLS, COMMAND),
+    settings=(REFRESH_POLLS, COMMAND, ALL_CONFIG),
     acl=("+config|get",),
 )

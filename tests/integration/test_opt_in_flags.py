@@ -115,3 +115,32 @@ def test_sentinel_peer_info_and_redis_only_metrics(
                 assert s.labels["flags"] == "sentinel" and len(s.labels["runid"]) == 40
         assert not [s for s in parse_series(text) if s.name.startswith(("process_", "python_"))]
         assert value(text, "redis_exporter_build_info") is None
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_include_config_metrics_exports_every_setting_but_no_secret(
+    flavor: Flavor, tmp_path: Path, run_exporter: Any
+) -> None:
+    password, masterauth = "cfg-Pw-5521", "cfg-Auth-8810"
+    server = start_standalone(
+        flavor,
+        tmp_path / "node",
+        password=password,
+        extra_config={"masterauth": masterauth, "maxmemory": "40mb"},
+    )
+    try:
+        _, text = _polled(
+            run_exporter,
+            server.address,
+            "--redis-password",
+            password,
+            "--include-config-metrics",
+        )
+        keys = {s.labels["key"] for s in parse_series(text) if s.name == "redis_config_key_value"}
+        assert {"maxmemory", "appendonly", "save", "databases"} <= keys and len(keys) > 100
+        assert not {k for k in keys if "pass" in k or k.endswith("auth")}
+        assert value(text, "redis_config_value", key="maxmemory") == 40 * 1024 * 1024
+        assert value(text, "redis_config_maxmemory") == 40 * 1024 * 1024
+        assert password not in text and masterauth not in text
+    finally:
+        server.stop()

@@ -10,6 +10,7 @@ from redis_ha_exporter.metrics.model import FamilyBuilder
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import NodeView, PollOptions
 from redis_ha_exporter.sources.config import (
+    ALL_CONFIG,
     COMMAND,
     COMMANDLOG_PARAMS,
     CONFIG_PARAMS,
@@ -17,9 +18,11 @@ from redis_ha_exporter.sources.config import (
     ConfigRecord,
     commands,
     families,
+    parse,
     parse_config,
 )
 from tests.unit.captured import FLAVORS, load_json, wire
+from tests.unit.test_exposition import text_of
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
@@ -90,3 +93,33 @@ def test_a_config_command_that_is_no_command_name_is_refused(value: str) -> None
     assert COMMAND.check is not None
     with pytest.raises(ValueError, match="not a command name"):
         COMMAND.check(value, {})
+
+
+def test_include_config_metrics_reads_everything_and_drops_the_secrets_on_reading() -> None:
+    options = PollOptions({ALL_CONFIG.name: True})
+    for version in ((6, 2, 14), (7, 0, 15)):
+        node = NodeView("n", "data", version, options=options)
+        assert commands(node, None) == [("CONFIG", "GET", "*")]
+    reply = [
+        b"maxmemory", b"100", b"requirepass", b"pw-1", b"masterauth", b"pw-2",
+        b"primaryauth", b"pw-3", b"tls-key-file-pass", b"pw-4", b"some-module-pass", b"pw-5",
+        b"appendonly", b"yes", b"masteruser", b"replicator",
+    ]  # fmt: skip
+    node = NodeView("n", "data", (7, 0, 15), options=options)
+    record = parse(node, None, [reply])
+    assert record.everything
+    assert record.values == {"maxmemory": "100", "appendonly": "yes", "masteruser": "replicator"}
+    b = FamilyBuilder("i")
+    families(NodeSnapshot("i", "data"), record, b)
+    text = text_of(b)
+    assert 'redis_config_key_value{instance="i",key="appendonly",value="yes"} 1' in text
+    assert 'redis_config_value{instance="i",key="maxmemory"} 100' in text
+    assert 'redis_config_value{instance="i",key="appendonly"' not in text
+    assert "pw-" not in text
+
+
+def test_a_record_read_without_the_option_renders_no_key_values() -> None:
+    record = parse(NodeView("n", "data", (7, 0, 15)), None, [[b"maxmemory", b"100"]])
+    b = FamilyBuilder("i")
+    families(NodeSnapshot("i", "data"), record, b)
+    assert "redis_config_key_value" not in text_of(b)
