@@ -217,7 +217,9 @@ FOREIGN: tuple[Foreign, ...] = (
     Foreign(
         "--append-instance-role-label",
         _e("APPEND_INSTANCE_ROLE_LABEL"),
-        "not supported: join on redis_instance_info{role} instead",
+        "not supported: a role label gives every series a new identity at each failover "
+        "(counters restart, alerts' `for:` start over); join on redis_instance_info{role} "
+        "instead",
         boolean=True,
     ),
     Foreign(

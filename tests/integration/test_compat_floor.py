@@ -1,5 +1,7 @@
-"""The compatibility floor: every redis_* name, type and label set that redis_exporter 1.45
-exposes for a master, a replica and a Sentinel, we expose too, against real servers."""
+"""The compatibility floor and the latest release: every redis_* name, type and label set that
+redis_exporter 1.45 exposes for a master, a replica and a Sentinel (captured), and that its
+latest release emits under default flags for what each real server reports (from its source
+inventory: tests/fixtures/compat_latest.json), we expose too."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from tests.topology import Topology
 
 PASSWORD = "floor-Pw-7731"
 FLOOR = json.loads((ROOT / "tests/fixtures/compat_floor.json").read_text())["nodes"]
+LATEST = json.loads((ROOT / "tests/fixtures/compat_latest.json").read_text())
 
 # Deliberate differences, each documented in README.md ("Differences from redis_exporter").
 NOT_EMITTED = {
@@ -69,10 +72,39 @@ def topology(
         yield topo
 
 
-def _check_floor(text: str, kind: str) -> tuple[list[str], int, int]:
+def _version(text: object) -> tuple[int, ...]:
+    return tuple(int(p) for p in str(text).split(".")[:2] if p.isdigit())
+
+
+def latest_expected(kind: str, info: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What redis_exporter's latest release emits for a node of `kind` whose `INFO ALL` is
+    `info` (redis-py's parse): every mapped field the node reports, and each other series
+    whose condition holds."""
+    holds = {
+        "always": True,
+        "redis7": _version(info.get("redis_version", "")) >= (7,),
+        "valkey81": _version(info.get("valkey_version", "")) >= (8, 1),
+        "io_threads": "used_active_time_io_thread_1" in info,
+        "valkey": "valkey_version" in info,
+    }
+    out: dict[str, dict[str, Any]] = {
+        name: {"type": mtype, "labels": []}
+        for field, (name, mtype) in LATEST["info_fields"].items()
+        if field in info
+    }
+    for name, spec in LATEST["nodes"][kind].items():
+        if holds[spec["when"]]:
+            out[name] = dict(spec)
+    if kind != "sentinel":
+        for name, spec in LATEST["valkey"].items():
+            if holds[spec["when"]] and name in out:
+                out[name] = {**out[name], "labels": [*out[name]["labels"], *spec["labels"]]}
+    return out
+
+
+def _check(text: str, kind: str, expected: dict[str, dict[str, Any]]) -> tuple[list[str], int, int]:
     exposed = index(text)
     problems = []
-    expected = FLOOR[kind]
     matched = 0
     for name, spec in expected.items():
         if name in NOT_EMITTED.get(kind, set()):
@@ -103,6 +135,8 @@ def _node_text(text: str, instance: str) -> str:
 def test_every_reference_series_is_exposed_for_master_replica_and_sentinel(
     topology: Topology, run_exporter: Any
 ) -> None:
+    """Both the 1.45 floor and the latest release, from one exporter run; the scores are
+    printed (`pytest -s`) for the release notes."""
     group = topology.groups["mymaster"]
     nodes = {
         "master": group.master.address,
@@ -128,15 +162,23 @@ def test_every_reference_series_is_exposed_for_master_replica_and_sentinel(
 
     text = wait_until(all_up, 20, what="all three nodes up")
     report = []
-    total_matched = total = 0
-    for kind, instance in nodes.items():
-        problems, matched, expected = _check_floor(_node_text(text, instance), kind)
-        report += problems
-        total_matched += matched
-        total += expected
-    print(
-        f"compatibility floor ({topology.flavor}): {total_matched}/{total} reference names matched"
-    )
+    for reference in ("floor", "latest"):
+        scores = []
+        for kind, instance in nodes.items():
+            if reference == "floor":
+                expected = FLOOR[kind]
+            else:
+                host, port = instance.rsplit(":", 1)
+                password = None if kind == "sentinel" else PASSWORD
+                client = redis.Redis(host=host, port=int(port), password=password)
+                info = client.info() if kind == "sentinel" else client.info("all")
+                client.close()
+                # Everything 1.45 emitted is still emitted under default flags.
+                expected = {**FLOOR[kind], **latest_expected(kind, info)}
+            problems, matched, total = _check(_node_text(text, instance), kind, expected)
+            report += [f"{reference}: {p}" for p in problems]
+            scores.append(f"{kind} {matched}/{total}")
+        print(f"compatibility {reference} ({topology.flavor}): {', '.join(scores)}")
     assert not report, "\n".join(report)
 
 
