@@ -2,6 +2,7 @@
 
 redis_latency_spike_last{event_name="command",instance="10.0.0.1:6379"} 1.7e+09
 redis_latency_spike_duration_seconds{event_name="command",instance="10.0.0.1:6379"} 0.25
+redis_latency_spikes_total{event_name="command",instance="10.0.0.1:6379"} 3  (Valkey 8.1+)
 """
 
 from __future__ import annotations
@@ -24,12 +25,26 @@ LATENCY_SPIKE_DURATION = metric(
     "Duration of the latest latency spike per event, in seconds.",
 )
 
+LATENCY_SPIKES = metric(
+    "latency_spikes_total",
+    "counter",
+    "Latency spikes recorded per event since the server started or LATENCY RESET (Valkey 8.1+).",
+)
+LATENCY_SPIKES_DURATION = metric(
+    "latency_spikes_duration_seconds_total",
+    "counter",
+    "Total duration of the latency spikes recorded per event, in seconds (Valkey 8.1+).",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class LatencyEvent:
     name: str
     timestamp: int
     latest_ms: int
+    # Valkey 8.1+: every spike's total milliseconds and how many there were; None on Redis.
+    sum_ms: int | None = None
+    count: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +59,14 @@ def parse_latency(reply: Any) -> tuple[LatencyEvent, ...]:
         for item in reply:
             if isinstance(item, (list, tuple)) and len(item) >= 3:
                 ts, latest = to_int(item[1]), to_int(item[2])
-                if ts is not None and latest is not None:
-                    events.append(LatencyEvent(decode(item[0]), ts, latest))
+                if ts is None or latest is None:
+                    continue
+                total, count = (
+                    (to_int(item[4]), to_int(item[5])) if len(item) >= 6 else (None, None)
+                )
+                if total is None or count is None:
+                    total = count = None
+                events.append(LatencyEvent(decode(item[0]), ts, latest, total, count))
     return tuple(events)
 
 
@@ -61,6 +82,9 @@ def families(snap: NodeSnapshot, record: LatencyRecord, b: FamilyBuilder) -> Non
     for event in record.events:
         b.add(LATENCY_SPIKE_LAST, event.timestamp, event_name=event.name)
         b.add(LATENCY_SPIKE_DURATION, event.latest_ms / 1e3, event_name=event.name)
+        if event.count is not None and event.sum_ms is not None:
+            b.add(LATENCY_SPIKES, event.count, event_name=event.name)
+            b.add(LATENCY_SPIKES_DURATION, event.sum_ms / 1e3, event_name=event.name)
 
 
 SOURCE = Source(

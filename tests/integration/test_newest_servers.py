@@ -131,11 +131,13 @@ def _bucket(text: str, cmd: str, le: str) -> float:
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
-def test_latency_histogram_counts_each_call_in_its_bucket(
+def test_latency_histogram_and_latest_count_each_call_and_spike(
     flavor: Flavor, tmp_path: Path, run_exporter: Any
 ) -> None:
     server = start_standalone(
-        flavor, tmp_path / "node", extra_config={"enable-debug-command": "local"}
+        flavor,
+        tmp_path / "node",
+        extra_config={"enable-debug-command": "local", "latency-monitor-threshold": "10"},
     )
     try:
         client = redis.Redis(port=server.port)
@@ -163,6 +165,14 @@ def test_latency_histogram_counts_each_call_in_its_bucket(
             if s.name == f"{name}_bucket" and s.labels["cmd"] == "debug"
         }
         assert debug and all(c == (1 if le >= 20_000 else 0) for le, c in debug.items())
+        # The same sleep is a latency spike; Valkey 8.1+ also counts the spikes and their sum.
+        spikes = value(text, "redis_latency_spikes_total", event_name="command")
+        total = value(text, "redis_latency_spikes_duration_seconds_total", event_name="command")
+        if flavor.startswith("valkey"):
+            assert spikes == 1 and total is not None and 0.02 <= total < 0.5
+        else:
+            assert spikes is None and total is None
+        assert value(text, "redis_latency_spike_duration_seconds", event_name="command")
         client.close()
     finally:
         server.stop()
