@@ -198,6 +198,21 @@ def _traffic(board: Board) -> None:
             "µs",
             [Q(f"topk(10, max by (cmd) ({_latency('99')}))", "{{cmd}}")],
         ),
+        timeseries_panel(
+            "Command latency p99 now (top 10 commands)",
+            "99th percentile latency over the last rate interval, from LATENCY HISTOGRAM "
+            "(Redis 7+ and Valkey; power-of-two buckets, so within a factor of two): what "
+            "the RedisCommandLatencyHigh alert watches. Empty with "
+            "--exclude-latency-histogram-metrics.",
+            "µs",
+            [
+                Q(
+                    "topk(10, histogram_quantile(0.99, sum by (cmd, le) "
+                    f"({rate(sel('redis_commands_latencies_usec_bucket'))})))",
+                    "{{cmd}}",
+                )
+            ],
+        ),
         table_panel(
             "Command latency percentiles by command",
             "p50, p99 and p99.9 latency per command (INFO latencystats, since start or CONFIG "
