@@ -13,6 +13,7 @@ from redis_ha_exporter.sources import (
     latency_histogram,
     pubsub,
     sentinel,
+    sentinel_config,
     slowlog,
 )
 from redis_ha_exporter.sources.base import Setting, Source
@@ -26,6 +27,7 @@ ALL: tuple[Source[Any], ...] = (
     latency_histogram.SOURCE,
     pubsub.SOURCE,
     sentinel.SOURCE,
+    sentinel_config.SOURCE,
 )
 
 

@@ -81,8 +81,9 @@ ALL_CONFIG = Setting(
     "--include-config-metrics",
     ("REDIS_EXPORTER_INCL_CONFIG_METRICS",),
     "read `CONFIG GET *` instead of the few parameters, and export every setting as "
-    "`redis_config_key_value{key,value}` (and the numeric ones as `redis_config_value{key}`); "
-    "settings that can hold a secret are dropped when read, never exported",
+    "`redis_config_key_value{key,value}` (and the numeric ones as `redis_config_value{key}`), "
+    "and on Sentinels `SENTINEL CONFIG GET *` as `redis_sentinel_config_*`; settings that can "
+    "hold a secret are dropped when read, never exported",
     metavar="BOOL",
 )
 # Settings that hold a password or a key's passphrase (Valkey's primaryauth is masterauth).

@@ -174,14 +174,16 @@ def test_refused_config_slowlog_and_latency_are_logged_once_and_skipped(
     assert value(text, "redis_config_maxclients", instance=node.address) is None
     assert value(text, "redis_slowlog_length", instance=node.address) is None
     logs = exporter.logs()
-    for family in ("CONFIG", "SLOWLOG", "LATENCY"):
-        assert logs.count(f"refused {family}") == 1, logs
+    # One line per source refused: LATENCY LATEST and LATENCY HISTOGRAM are two.
+    for command in ("CONFIG GET", "SLOWLOG GET", "LATENCY LATEST", "LATENCY HISTOGRAM"):
+        assert logs.count(f"refused {command} ") == 1, logs
+    assert logs.count(" refused ") == 4, logs
     refused = {
         s.labels["cmd"]
         for s in parse_series(text)
         if s.name == "redis_exporter_refused_commands" and s.value == 1
     }
-    assert refused == {"CONFIG", "SLOWLOG", "LATENCY"}
+    assert refused == {"CONFIG", "SLOWLOG", "LATENCY", "LATENCY HISTOGRAM"}
     denied = admin.info("stats").get("acl_access_denied_cmd", 0)
     time.sleep(1)
     assert admin.info("stats").get("acl_access_denied_cmd", 0) == denied  # not sent again

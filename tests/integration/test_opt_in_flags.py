@@ -16,6 +16,7 @@ from tests.topology import Flavor, Topology, start_standalone
 
 RENAMED = "CFG_7f3a"
 PEER = "redis_sentinel_peer_info"
+SENTINEL_PASS = "snt-Pw-4417"
 
 
 def _polled(run_exporter: Any, address: str, *flags: str) -> tuple[Any, str]:
@@ -99,6 +100,7 @@ def test_sentinel_peer_info_and_redis_only_metrics(
             sentinel.address,
             "--include-sentinel-peer-info",
             "--redis-only-metrics",
+            "--include-config-metrics",
         )
         others = {s.port for s in topo.sentinels[1:]}
 
@@ -115,6 +117,29 @@ def test_sentinel_peer_info_and_redis_only_metrics(
                 assert s.labels["flags"] == "sentinel" and len(s.labels["runid"]) == 40
         assert not [s for s in parse_series(text) if s.name.startswith(("process_", "python_"))]
         assert value(text, "redis_exporter_build_info") is None
+        # The Sentinel's own settings; its sentinel-pass, set now (it cuts the Sentinel off
+        # from its password-less peers, so only after they were seen), is never exported.
+        client = redis.Redis(port=sentinel.port)
+        client.execute_command("SENTINEL", "CONFIG", "SET", "sentinel-pass", SENTINEL_PASS)
+        client.execute_command("SENTINEL", "CONFIG", "SET", "resolve-hostnames", "yes")
+        client.close()
+
+        def reread() -> str | None:
+            text = str(exporter.metrics())
+            got = value(
+                text, "redis_sentinel_config_key_value", key="resolve-hostnames", value="yes"
+            )
+            return text if got == 1 else None
+
+        text = wait_until(reread, 20, what="the new resolve-hostnames exported")
+        keys = {
+            s.labels["key"]: s.labels["value"]
+            for s in parse_series(text)
+            if s.name == "redis_sentinel_config_key_value"
+        }
+        assert {"announce-port", "announce-hostnames"} <= set(keys), keys
+        assert not {k for k in keys if "pass" in k}
+        assert SENTINEL_PASS not in text
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)

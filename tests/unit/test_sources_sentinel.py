@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from redis_ha_exporter.replies import dict_list as parse_dict_list
 from redis_ha_exporter.replies import flat_to_dict
+from redis_ha_exporter.sources import sentinel_config
 from redis_ha_exporter.sources.base import NodeView, PollOptions
+from redis_ha_exporter.sources.config import ALL_CONFIG
 from redis_ha_exporter.sources.sentinel import PEER_INFO, SentinelRecord, flags, is_down, parse
 from tests.unit.captured import (
     FLAVORS,
@@ -126,3 +128,21 @@ def test_the_option_reaches_the_record() -> None:
     options = PollOptions({PEER_INFO.name: True})
     node = NodeView("n", "sentinel", (7, 0, 15), options=options)
     assert parse(node, None, [[], b"id"]).peer_info
+
+
+def test_sentinel_config_is_read_only_with_include_config_metrics_and_loses_its_secret() -> None:
+    options = PollOptions({ALL_CONFIG.name: True})
+    node = NodeView("n", "sentinel", (7, 0, 15), options=options)
+    assert sentinel_config.commands(NodeView("n", "sentinel", (7, 0, 15)), None) == ()
+    assert (
+        sentinel_config.commands(NodeView("n", "sentinel", (6, 0, 9), options=options), None) == ()
+    )
+    assert sentinel_config.commands(node, None) == [("SENTINEL", "CONFIG", "GET", "*")]
+    reply = [b"resolve-hostnames", b"no", b"announce-port", b"0", b"sentinel-pass", b"pw-9"]
+    record = sentinel_config.parse(node, None, [reply])
+    assert record.values == {"resolve-hostnames": "no", "announce-port": "0"}
+    exp = exposition(with_records(snapshot("redis70", "sentinel"), record))
+    assert exp.value("redis_sentinel_config_key_value", key="resolve-hostnames", value="no") == 1
+    assert exp.value("redis_sentinel_config_value", key="announce-port") == 0
+    assert exp.value("redis_sentinel_config_value", key="resolve-hostnames") is None
+    assert "pw-9" not in exp.text and "sentinel-pass" not in exp.text
