@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis_ha_exporter.metrics.model import FamilyBuilder, declared, metric
+from redis_ha_exporter.metrics.model import FamilyBuilder, MetricDef, declared, metric
 from redis_ha_exporter.replies import decode, to_number
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import DATA, Command, NodeView, Reply, Setting, Source
@@ -97,6 +97,23 @@ def is_secret(param: str) -> bool:
     return param in SECRET_PARAMS or "pass" in param or param.endswith("auth")
 
 
+def secretless(values: Mapping[str, str]) -> dict[str, str]:
+    """`values` less every setting that can hold a secret: applied as a reply is read, so a
+    secret never reaches a snapshot."""
+    return {k: v for k, v in values.items() if not is_secret(k)}
+
+
+def add_key_values(
+    b: FamilyBuilder, values: Mapping[str, str], key_value: MetricDef, numeric: MetricDef
+) -> None:
+    """Every setting as `key_value{key,value} 1`, and the numeric ones as `numeric{key}`."""
+    for key in sorted(values):
+        b.add(key_value, 1, key=key, value=values[key])
+        number = to_number(values[key])
+        if number is not None:
+            b.add(numeric, number, key=key)
+
+
 CONFIG_KEY_VALUE = metric(
     "config_key_value",
     "gauge",
@@ -169,20 +186,13 @@ def parse(node: NodeView, prev: ConfigRecord | None, replies: Sequence[Reply]) -
     values = parse_config(replies)
     if not ALL_CONFIG.of(node.options):
         return ConfigRecord(values)
-    # Secrets are dropped as soon as they are read, never kept in a snapshot.
-    return ConfigRecord({k: v for k, v in values.items() if not is_secret(k)}, everything=True)
+    return ConfigRecord(secretless(values), everything=True)
 
 
 def families(snap: NodeSnapshot, record: ConfigRecord, b: FamilyBuilder) -> None:
     config = record.values
     if record.everything:
-        for key in sorted(config):
-            if is_secret(key):
-                continue
-            b.add(CONFIG_KEY_VALUE, 1, key=key, value=config[key])
-            value = to_number(config[key])
-            if value is not None:
-                b.add(CONFIG_VALUE, value, key=key)
+        add_key_values(b, config, CONFIG_KEY_VALUE, CONFIG_VALUE)
     for key, defn in (
         ("maxmemory", CONFIG_MAXMEMORY),
         ("maxclients", CONFIG_MAXCLIENTS),

@@ -11,10 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from redis_ha_exporter.metrics.model import FamilyBuilder, declared, metric
-from redis_ha_exporter.replies import to_number
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import SENTINEL, Command, NodeView, Reply, Source
-from redis_ha_exporter.sources.config import ALL_CONFIG, is_secret, parse_config
+from redis_ha_exporter.sources.config import ALL_CONFIG, add_key_values, parse_config, secretless
 
 KEY_VALUE = metric(
     "sentinel_config_key_value",
@@ -45,17 +44,11 @@ def commands(node: NodeView, prev: SentinelConfigRecord | None) -> Sequence[Comm
 def parse(
     node: NodeView, prev: SentinelConfigRecord | None, replies: Sequence[Reply]
 ) -> SentinelConfigRecord:
-    values = parse_config(replies[:1])
-    return SentinelConfigRecord({k: v for k, v in values.items() if not is_secret(k)})
+    return SentinelConfigRecord(secretless(parse_config(replies[:1])))
 
 
 def families(snap: NodeSnapshot, record: SentinelConfigRecord, b: FamilyBuilder) -> None:
-    for key in sorted(record.values):
-        value = record.values[key]
-        b.add(KEY_VALUE, 1, key=key, value=value)
-        number = to_number(value)
-        if number is not None:
-            b.add(VALUE, number, key=key)
+    add_key_values(b, record.values, KEY_VALUE, VALUE)
 
 
 SOURCE = Source(
