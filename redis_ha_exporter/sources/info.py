@@ -135,8 +135,6 @@ class InfoRecord:
     # cmdstat line; None when the server does not count them (INFO stats has no
     # slowlog_commands_count), and the slowlog source counts entries itself.
     slowlog_commands: Mapping[str, tuple[float, float]] | None = None
-    # Each command's total microseconds (cmdstat usec): the latency histogram's sum.
-    command_usec: Mapping[str, int] = _default(default_factory=dict)
     # --include-metrics-for-empty-databases: databases without keys report 0 keys.
     zero_fill: bool = True
     # Redis 8 `INFO keysizes`: (db, distribution) -> ((bin, keys), ...), bins ascending.
@@ -172,7 +170,6 @@ class InfoRecord:
             databases=frozenset(k for k in sections.get("keyspace", {}) if k.startswith("db")),
             sentinel=dict(sections.get("sentinel", {})),
             slowlog_commands=_slowlog_commands(sections),
-            command_usec=_command_usec(sections.get("commandstats", {})),
             keysizes=_keysizes(sections.get("keysizes", {})),
         )
 
@@ -237,17 +234,6 @@ def _slowlog_commands(sections: InfoSections) -> dict[str, tuple[float, float]] 
             )
             if count is not None and ms is not None:
                 out[key.removeprefix("cmdstat_").lower()] = (count, ms)
-    return out
-
-
-def _command_usec(commandstats: Mapping[str, str]) -> dict[str, int]:
-    out = {}
-    for key, value in commandstats.items():
-        start = value.find("usec=")
-        if key.startswith("cmdstat_") and start >= 0:
-            usec = to_int(value[start + 5 :].partition(",")[0])
-            if usec is not None:
-                out[sys.intern(key.removeprefix("cmdstat_").lower())] = usec
     return out
 
 

@@ -9,6 +9,7 @@ redis_commands_latencies_usec_count{cmd="get",instance="10.0.0.1:6379"} 1601
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -84,11 +85,21 @@ def parse(
     return LatencyHistogramRecord(parse_histograms(replies[0]))
 
 
+# `cmdstat_get:calls=1601,usec=9011,usec_per_call=...`: usec is the command's total time.
+_USEC = re.compile(r"^cmdstat_([^:\r\n]+):[^\r\n]*?\busec=([0-9]+)", re.MULTILINE)
+
+
+def command_usec(info_text: str) -> dict[str, int]:
+    """Each command's total microseconds from the INFO reply the node keeps: read when the
+    histograms are rendered, so no node holds a copy between polls."""
+    return {cmd.lower(): int(usec) for cmd, usec in _USEC.findall(info_text)}
+
+
 def families(snap: NodeSnapshot, record: LatencyHistogramRecord, b: FamilyBuilder) -> None:
     if not record.commands:
         return
     info = snap.get(InfoRecord)
-    usec = info.command_usec if info is not None else {}
+    usec = command_usec(info.raw) if info is not None else {}
     for cmd in sorted(record.commands):
         calls, buckets = record.commands[cmd]
         for bound, count in buckets:
