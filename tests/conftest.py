@@ -111,6 +111,16 @@ class ExporterProcess:
             what=f"redis_up 1 for {instance}",
         )
 
+    def after_polls(self, instance: str, polls: int = 2, timeout: float = 10) -> str:
+        """`/metrics` once the node at `instance` has been polled `polls` more times."""
+
+        def count() -> float:
+            return value(self.metrics(), "redis_exporter_scrapes_total", instance=instance) or 0
+
+        start = count()
+        wait_until(lambda: count() >= start + polls, timeout, what=f"{polls} more polls")
+        return self.metrics()
+
     def metrics(self) -> str:
         status, body, _ = self.get("/metrics")
         assert status == 200, body

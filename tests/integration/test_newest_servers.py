@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.conftest import FLAVORS, wait_until
+from tests.conftest import FLAVORS
 from tests.promtext import parse_series, value
 from tests.topology import Flavor, ServerProcess, start_standalone
 
@@ -42,16 +42,6 @@ def _exporter(run_exporter: Any, node: ServerProcess) -> Any:
     return exporter
 
 
-def _polls(exporter: Any, instance: str) -> float:
-    return value(exporter.metrics(), "redis_exporter_scrapes_total", instance=instance) or 0
-
-
-def _after_two_polls(exporter: Any, instance: str) -> str:
-    start = _polls(exporter, instance)
-    wait_until(lambda: _polls(exporter, instance) >= start + 2, 10, what="two more polls")
-    return str(exporter.metrics())
-
-
 def _entries(text: str, kind: str, cmd: str) -> float:
     return value(text, "redis_commandlog_entries_total", type=kind, cmd=cmd) or 0
 
@@ -66,13 +56,13 @@ def test_commandlog_entries_are_counted_once_per_type_and_command(
     client.config_set("commandlog-request-larger-than", 1024)
     client.set("before", "v" * 4096)  # in the log before the exporter: never counted
     exporter = _exporter(run_exporter, node)
-    text = _after_two_polls(exporter, node.address)
+    text = exporter.after_polls(node.address)
     assert value(text, "redis_commandlog_large_request_length", instance=node.address) == 1
     assert _entries(text, "large-request", "set") == 0
     client.set("big", "v" * 4096)
     for _ in range(3):
         client.get("big")
-    text = _after_two_polls(exporter, node.address)
+    text = exporter.after_polls(node.address)
     assert _entries(text, "large-request", "set") == 1
     assert _entries(text, "large-reply", "get") == 3
     reply_bytes = value(text, "redis_commandlog_reply_bytes_total", cmd="get")
@@ -82,7 +72,7 @@ def test_commandlog_entries_are_counted_once_per_type_and_command(
     # A reset empties the logs; what was counted stays counted, once.
     client.execute_command("COMMANDLOG", "RESET", "large-reply")
     client.get("big")
-    text = _after_two_polls(exporter, node.address)
+    text = exporter.after_polls(node.address)
     assert _entries(text, "large-reply", "get") == 4
     (info_series,) = [s for s in parse_series(text) if s.name == "redis_instance_info"]
     assert info_series.labels["valkey_version"] == info["valkey_version"]
@@ -97,7 +87,7 @@ def test_redis_is_sent_no_commandlog_and_exports_none(
 ) -> None:
     client = redis.Redis(port=node.port)
     exporter = _exporter(run_exporter, node)
-    text = _after_two_polls(exporter, node.address)
+    text = exporter.after_polls(node.address)
     assert not [s for s in parse_series(text) if s.name.startswith("redis_commandlog")]
     assert "refused" not in exporter.logs()
     stats = client.info("commandstats")
@@ -117,7 +107,7 @@ def test_valkey_9_keys_with_volatile_items_and_active_time(
         client.hset("h", mapping={"f1": "v", "f2": "v"})
         client.execute_command("HEXPIRE", "h", 600, "FIELDS", 1, "f1")
         exporter = _exporter(run_exporter, server)
-        text = _after_two_polls(exporter, server.address)
+        text = exporter.after_polls(server.address)
         assert value(text, "redis_db_keys_with_expiring_items", db="db0") == 1
         active = value(text, "redis_active_time_main_thread_seconds_total")
         assert active is not None and active > 0
@@ -145,7 +135,7 @@ def test_latency_histogram_and_latest_count_each_call_and_spike(
             client.set(f"k{i}", "v")
         client.execute_command("DEBUG", "SLEEP", "0.02")
         exporter = _exporter(run_exporter, server)
-        text = _after_two_polls(exporter, server.address)
+        text = exporter.after_polls(server.address)
         name = "redis_commands_latencies_usec"
         assert value(text, f"{name}_count", cmd="set") == 50
         assert _bucket(text, "set", "+Inf") == 50

@@ -32,12 +32,7 @@ def _polled(run_exporter: Any, address: str, *flags: str) -> tuple[Any, str]:
         *flags,
     )
     exporter.wait_up(address)
-
-    def polls() -> float:
-        return value(exporter.metrics(), "redis_exporter_scrapes_total", instance=address) or 0
-
-    wait_until(lambda: polls() >= 2, 10, what="two polls")
-    return exporter, str(exporter.metrics())
+    return exporter, exporter.after_polls(address)
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
