@@ -87,9 +87,22 @@ def test_renderer_serves_the_runtime_families_of_prometheus_clients_collectors()
     assert shape(runtime) == shape(list(parse_text(oracle())))
 
 
+def open_fds_agree() -> bool:
+    """Threads earlier tests left running may open or close descriptors at any moment, so the
+    comparison is made on a quiet moment: one where prometheus-client read the same count just
+    before and just after ours. It counts the descriptor of its own listing of /proc/self/fd."""
+    for _ in range(50):
+        gc.collect()
+        before = value(oracle(), "process_open_fds")
+        ours_now = value(ours(), "process_open_fds")
+        after = value(oracle(), "process_open_fds")
+        if before == after:
+            return abs(ours_now - before) <= 1
+        time.sleep(0.02)
+    pytest.fail("the number of open descriptors never held still for three reads")
+
+
 def test_values_agree_with_prometheus_clients_collectors() -> None:
-    # Sockets earlier tests left to the garbage collector must not close between the reads.
-    gc.collect()
     before = oracle()
     text = ours()
     after = oracle()
@@ -100,8 +113,7 @@ def test_values_agree_with_prometheus_clients_collectors() -> None:
     assert value(after, cpu) - value(before, cpu) < 0.5
     start = "process_start_time_seconds"
     assert abs(value(text, start) - value(before, start)) < 1
-    # prometheus-client also counts the descriptor its listing of /proc/self/fd holds.
-    assert abs(value(text, "process_open_fds") - value(before, "process_open_fds")) <= 3
+    assert open_fds_agree()
     assert value(text, "process_max_fds") == value(before, "process_max_fds")
     gc_keys = [k for k in values(before) if k[0].startswith("python_gc_")]
     assert len(gc_keys) == 9
