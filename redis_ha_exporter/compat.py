@@ -120,8 +120,6 @@ FOREIGN: tuple[Foreign, ...] = (
         "--include-config-metrics",
         ignore=_true,
     ),
-    Foreign("--check-keys", _e("CHECK_KEYS"), _KEYS),
-    Foreign("--check-single-keys", _e("CHECK_SINGLE_KEYS"), _KEYS),
     Foreign("--check-streams", _e("CHECK_STREAMS"), _KEYS),
     Foreign("--check-single-streams", _e("CHECK_SINGLE_STREAMS"), _KEYS),
     Foreign(
@@ -131,24 +129,12 @@ FOREIGN: tuple[Foreign, ...] = (
         boolean=True,
     ),
     Foreign("--count-keys", _e("COUNT_KEYS"), _KEYS),
-    Foreign(
-        "--check-keys-batch-size",
-        _e("CHECK_KEYS_BATCH_SIZE"),
-        _KEYS,
-        ignore=lambda v: v.strip() == "1000",
-    ),
     Foreign("--check-key-groups", _e("CHECK_KEY_GROUPS"), _KEYS),
     Foreign(
         "--max-distinct-key-groups",
         _e("MAX_DISTINCT_KEY_GROUPS"),
         _KEYS,
         ignore=lambda v: v.strip() == "100",
-    ),
-    Foreign(
-        "--skip-checkkeys-for-role-master",
-        _e("SKIP_CHECKKEYS_FOR_ROLE_MASTER"),
-        _KEYS,
-        boolean=True,
     ),
     Foreign(
         "--disable-exporting-key-values",
@@ -255,6 +241,10 @@ MAPPED: tuple[tuple[str, str], ...] = (
     ("--include-sentinel-peer-info", _e("INCL_SENTINEL_PEER_INFO")),
     ("--redis-only-metrics", _e("REDIS_ONLY_METRICS")),
     ("--include-config-metrics", _e("INCL_CONFIG_METRICS")),
+    ("--check-keys", _e("CHECK_KEYS")),
+    ("--check-single-keys", _e("CHECK_SINGLE_KEYS")),
+    ("--check-keys-batch-size", _e("CHECK_KEYS_BATCH_SIZE")),
+    ("--skip-checkkeys-for-role-master", _e("SKIP_CHECKKEYS_FOR_ROLE_MASTER")),
 )
 # `--debug` (REDIS_EXPORTER_DEBUG) is `--log-level debug` when no level is given (cli.py).
 DEBUG = ("--debug", _e("DEBUG"))

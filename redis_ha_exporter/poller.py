@@ -23,6 +23,7 @@ from redis_ha_exporter.nodes import NodeSpec
 from redis_ha_exporter.poll import poll
 from redis_ha_exporter.snapshot import AUTH_FAILED, NodeSnapshot
 from redis_ha_exporter.sources.base import PollOptions, Source
+from redis_ha_exporter.walk import walk, walking
 from redis_ha_exporter.wire import (
     AuthError,
     ClientName,
@@ -156,6 +157,7 @@ class NodePoller:
         self.spec = spec
         self.settings = settings
         self._sources = sources
+        self._walking = walking(sources)
         self._publish = publish
         self._link: Link | None = None
         self._failures = 0
@@ -235,6 +237,9 @@ class NodePoller:
             ok = await self.poll_once()
             now = time.monotonic()
             next_at = next_tick(next_at, now, interval) if ok else started + retry_delay(interval)
+            if ok and self._walking:
+                # Done a tenth of the interval before the next tick, so the next poll is on time.
+                await self.walk_once(next_at - 0.1 * interval)
             if await self._sleep(next_at - time.monotonic()):
                 next_at = time.monotonic()
 
@@ -295,6 +300,34 @@ class NodePoller:
         )
         self._publish(self.snapshot)
         return True
+
+    async def walk_once(self, deadline: float) -> None:
+        """The walking sources (key checks, Celery, key groups) after a successful poll, on
+        its connection, done by `deadline` (monotonic); the snapshot they fill is published.
+        A failure keeps their previous records and leaves the next poll a new connection."""
+        link = self._link
+        if link is None or self._stopped:
+            return
+        try:
+            snap = await walk(
+                link,
+                self.snapshot,
+                self._walking,
+                self.settings.options,
+                deadline,
+                self.settings.timeout,
+            )
+        except (TimeoutError, ReplyError, OSError) as exc:
+            await self._disconnect()
+            log.warning(
+                "node %s: its walks failed, keeping their last figures: %s",
+                self.spec.instance,
+                describe_error(exc, self.settings.timeout, self._secrets),
+                extra={"event": "walk_failed", "instance": self.spec.instance},
+            )
+            return
+        self.snapshot = snap
+        self._publish(snap)
 
     async def _attempt(self, prev: NodeSnapshot) -> tuple[NodeSnapshot, float]:
         connect_time = 0.0

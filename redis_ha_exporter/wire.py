@@ -23,7 +23,7 @@ import hiredis
 from redis_ha_exporter.address import RedisAddress
 from redis_ha_exporter.config import MAX_REPLY_BYTES, Credentials, TlsOptions
 
-Command = tuple[str | int, ...]
+Command = tuple[str | int | bytes, ...]
 Reply = Any
 CLIENT_NAME = "redis-ha-exporter"
 # What every connection sends besides the sources' commands: PING when it is made, and the

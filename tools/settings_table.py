@@ -115,8 +115,24 @@ def valkey_acl_line() -> str:
     return "ACL SETUSER exporter " + " ".join(rules)
 
 
+def keys_acl_line() -> str:
+    """`ACL SETUSER exporter ...` adding what the sources that read keys need: their commands
+    and read access to keys (`%R~*`; narrow it to the patterns configured)."""
+    rules: list[str] = []
+    for source in sources.ALL:
+        rules += [rule for rule in source.acl_keys if rule not in rules]
+    return "ACL SETUSER exporter %R~* " + " ".join(rules)
+
+
+def keys_acl_in_readme(text: str) -> str:
+    lines: list[str] = re.findall(r"^ACL SETUSER exporter %R~.*$", text, flags=re.M)
+    if len(lines) != 1:
+        raise LookupError("the README should have one ACL line for the sources reading keys")
+    return lines[0]
+
+
 def valkey_acl_in_readme(text: str) -> str:
-    lines: list[str] = re.findall(r"^ACL SETUSER exporter (?!on ).*$", text, flags=re.M)
+    lines: list[str] = re.findall(r"^ACL SETUSER exporter (?!on |%R~).*$", text, flags=re.M)
     if len(lines) != 1:
         raise LookupError("the README should have one ACL line adding Valkey's commands")
     return lines[0]
@@ -136,6 +152,7 @@ def rewrite(text: str) -> str:
     text = text.replace(compat_in_readme(text), render_compat())
     for kind in ("data", "sentinel"):
         text = text.replace(acl_in_readme(text, kind), acl_line(kind))
+    text = text.replace(keys_acl_in_readme(text), keys_acl_line())
     return text.replace(valkey_acl_in_readme(text), valkey_acl_line())
 
 

@@ -9,12 +9,14 @@ from redis_ha_exporter.sources import (
     commandlog,
     config,
     info,
+    keys,
     latency,
     latency_histogram,
     pubsub,
     sentinel,
     sentinel_config,
     slowlog,
+    walks,
 )
 from redis_ha_exporter.sources.base import Setting, Source
 
@@ -28,6 +30,8 @@ ALL: tuple[Source[Any], ...] = (
     pubsub.SOURCE,
     sentinel.SOURCE,
     sentinel_config.SOURCE,
+    keys.SOURCE,
+    walks.SOURCE,
 )
 
 

@@ -16,8 +16,9 @@ from redis_ha_exporter.metrics.model import FamilyBuilder, MetricDef
 from redis_ha_exporter.snapshot import NodeKind, NodeSnapshot
 
 R = TypeVar("R")
+S = TypeVar("S")
 T = TypeVar("T")
-Command = tuple[str | int, ...]
+Command = tuple[str | int | bytes, ...]  # a key is bytes: key names need not be UTF-8
 # A reply as redis-py returns it with raw responses: bytes, int, list, None, or the
 # ResponseError the server answered with (pipelines run with raise_on_error=False).
 Reply = Any
@@ -87,6 +88,11 @@ class NodeView:
     options: PollOptions = field(default_factory=PollOptions)
     run_id: str = ""
     valkey: tuple[int, ...] = ()
+    # Known to walks only (they run after the poll, from its snapshot): `master`, `slave`,
+    # the replicas INFO lists and the keys of each database (dbN -> keys).
+    role: str = ""
+    replicas: int = 0
+    keyspace: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def redis(self) -> tuple[int, ...]:
@@ -97,6 +103,50 @@ class NodeView:
 
 def _no_more(node: NodeView, prev: Any, replies: Sequence[Reply]) -> Sequence[Command]:
     return ()
+
+
+def no_commands(node: NodeView, prev: Any) -> Sequence[Command]:
+    """A walk's source sends nothing in the poll's round trip."""
+    return ()
+
+
+def no_parse(node: NodeView, prev: Any, replies: Sequence[Reply]) -> Any:
+    raise AssertionError("a walk's source is never parsed in a poll")  # pragma: no cover
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """How a walk went: its round trips and commands, its seconds on the wire, and whether
+    it was stopped by its time budget with commands still to send."""
+
+    seconds: float
+    rounds: int
+    commands: int
+    out_of_time: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Walk(Generic[S, R]):
+    """A source that needs many round trips (SCAN), run after the poll has published the
+    node's snapshot, on the same connection, within its own time budget, so a slow walk
+    never delays INFO. It stays pure: a state machine the walker drives.
+
+    - `start(node, prev)`: its initial state, or None when it has nothing to do on this node
+      (not configured, or a role it skips): its record is then dropped.
+    - `due(node, prev)`: False to keep the previous record this poll (runs every N polls).
+    - `step(node, state, replies)`: the replies of the last round ((): none yet) folded
+      into the state, and the next round; () ends the walk.
+    - `finish(node, prev, state, run)`: the record.
+    - `stopped(record)`: why the record is partial ("" when whole), logged when it starts
+      being so; the walker stops sending when the budget is spent, rounds are kept small.
+    """
+
+    budget: Setting[float]
+    start: Callable[[NodeView, R | None], S | None]
+    step: Callable[[NodeView, S, Sequence[Reply]], tuple[S, Sequence[Command]]]
+    finish: Callable[[NodeView, R | None, S, Run], R]
+    stopped: Callable[[R], str]
+    due: Callable[[NodeView, R | None], bool] = lambda node, prev: True
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +169,8 @@ class Source(Generic[R]):
     - `settings`: the options it takes (`Setting`), declared in its module.
     - `acl`: the ACL rules a least-privilege user needs for its commands.
     - `acl_valkey`: those only Valkey has (Redis refuses a rule naming a command it lacks).
+    - `acl_keys`: those of an opt-in source that reads keys.
+    - `walk`: for a source of many round trips (`Walk`); its `commands` are `no_commands`.
 
     When the node refuses the first command (NOPERM, unknown or renamed command) the poll
     logs it once and skips the source until the node reconnects. A `required` source's
@@ -139,6 +191,10 @@ class Source(Generic[R]):
     settings: tuple[Setting[Any], ...] = ()
     acl: tuple[str, ...] = ()  # the ACL rules its commands need (README: least privilege)
     acl_valkey: tuple[str, ...] = ()
+    # Those of an opt-in source that reads keys (key checks, Celery): a line of their own,
+    # with read access to the keys, so the plain user has no key access at all.
+    acl_keys: tuple[str, ...] = ()
+    walk: Walk[Any, R] | None = None  # sent by the walker after the poll, not in it
 
     def previous(self, snap: NodeSnapshot) -> R | None:
         return snap.get(self.record)

@@ -128,7 +128,7 @@ class InfoRecord:
     valkey: tuple[int, ...] = ()  # valkey_version; () on Redis
     replicas: tuple[ReplicaLink, ...] = ()
     master: MasterLink | None = None
-    databases: frozenset[str] = frozenset()  # the keyspace's dbN
+    keyspace: Mapping[str, int] = _default(default_factory=dict)  # dbN -> keys
     # A Sentinel's `sentinel` section, less the groups not followed (--sentinel-master).
     sentinel: Mapping[str, str] = _default(default_factory=dict)
     # Redis 8.8+: each command's slowlog entries and their total milliseconds, from its
@@ -167,11 +167,16 @@ class InfoRecord:
             valkey=version_tuple(flat.get("valkey_version", "")),
             replicas=_replicas(sections.get("replication", {})),
             master=master,
-            databases=frozenset(k for k in sections.get("keyspace", {}) if k.startswith("db")),
+            keyspace=_keyspace(sections.get("keyspace", {})),
             sentinel=dict(sections.get("sentinel", {})),
             slowlog_commands=_slowlog_commands(sections),
             keysizes=_keysizes(sections.get("keysizes", {})),
         )
+
+    @property
+    def databases(self) -> frozenset[str]:
+        """The keyspace's dbN."""
+        return frozenset(self.keyspace)
 
     def field(self, name: str, default: str = "") -> str:
         """One of KEPT_FIELDS."""
@@ -188,6 +193,14 @@ def unparse(sections: InfoSections) -> str:
         f"# {name}\r\n" + "".join(f"{k}:{v}\r\n" for k, v in fields.items()) + "\r\n"
         for name, fields in sections.items()
     )
+
+
+def _keyspace(keyspace: Mapping[str, str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for db, stats in keyspace.items():
+        if db.startswith("db"):
+            found[db] = to_int(parse_kv_list(stats).get("keys")) or 0
+    return found
 
 
 def _field(sections: InfoSections, name: str, default: str = "") -> str:

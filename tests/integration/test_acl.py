@@ -60,6 +60,9 @@ def refused_families(valkey: tuple[int, ...] = ()) -> list[str]:
     families = ["CLIENT SETNAME"]
     for src in sources.ALL:
         planned = src.commands(node, None) if "data" in src.kinds and not src.required else ()
+        if src.walk is not None:  # its first round's first command (SELECT)
+            state = src.walk.start(node, None)
+            planned = src.walk.step(node, state, ())[1] if state is not None else ()
         if planned:
             families.append(" ".join(str(w) for w in planned[0][:2]).upper())
     return families
@@ -94,7 +97,9 @@ def test_the_readme_acl_gives_every_metric_and_no_refusal(
     valkey = "valkey_version" in admin.info("server")
     if valkey:
         admin.execute_command(*readme_acl("+commandlog|get"))
+    admin.execute_command(*readme_acl("%R~"))
     admin.config_set("slowlog-log-slower-than", 0)  # so the slowlog has entries to read
+    admin.rpush("app:queue", "a", "b")  # matched by the key checks' example pattern
     exporter = _exporter(run_exporter, node)
     wait_until(lambda: _polls(exporter, node.address) >= 6, 20, what="6 polls")
     text = exporter.metrics()
@@ -107,6 +112,7 @@ def test_the_readme_acl_gives_every_metric_and_no_refusal(
     ):
         assert value(text, name, instance=node.address) is not None, name
     assert any(s.name == "redis_slowlog_entries_total" for s in parse_series(text))
+    assert value(text, "redis_key_size", instance=node.address, key="app:queue") == 2
     if valkey:
         assert value(text, "redis_commandlog_slow_length", instance=node.address) is not None
         assert any(

@@ -72,8 +72,9 @@ def captured_replies(flavor: str, role: str) -> dict[Command, Reply]:
 
 
 def unknown_command(command: Command) -> ReplyError:
-    args = " ".join(f"'{a}'" for a in command[1:])
-    return ReplyError(f"unknown command '{command[0]}', with args beginning with: {args}")
+    words = [w.decode() if isinstance(w, bytes) else str(w) for w in command]
+    args = " ".join(f"'{a}'" for a in words[1:])
+    return ReplyError(f"unknown command '{words[0]}', with args beginning with: {args}")
 
 
 def data_answer(flavor: str = "redis70", info: bytes | None = None) -> Answer:

@@ -106,7 +106,7 @@ def test_values_that_mean_what_we_do_anyway_say_nothing() -> None:
 def test_unknown_variables_get_the_closest_known_name() -> None:
     env = {
         "REDIS_EXPORTER_POLL_INTEVAL": "5",
-        "REDIS_EXPORTER_CHECK_KEYS": "db0=x",
+        "REDIS_EXPORTER_SCRIPT": "x.lua",
         "REDIS_HA_SOMETHING": "1",
         "HOME": "/root",
     }

@@ -69,7 +69,7 @@ def test_save_rules_are_counted_and_zero_when_rdb_snapshots_are_off(save: str, r
 
 
 def test_only_valkey_8_1_and_later_is_asked_for_the_commandlog_parameters() -> None:
-    def asked(node: NodeView) -> set[str | int]:
+    def asked(node: NodeView) -> set[str | int | bytes]:
         return {word for command in commands(node, None) for word in command[2:]}
 
     assert not asked(NodeView("n", "data", (7, 0, 15))) & set(COMMANDLOG_PARAMS)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from redis_ha_exporter import sources
 from redis_ha_exporter.metrics.model import FamilyBuilder
 from redis_ha_exporter.snapshot import NodeSnapshot
-from redis_ha_exporter.sources.base import NodeView, PollOptions
+from redis_ha_exporter.sources.base import NodeView, PollOptions, Run, no_parse
 from redis_ha_exporter.wire import ReplyError
 
 _SCALARS = st.one_of(
@@ -37,7 +37,7 @@ _ERRORS = st.text(max_size=30).map(ReplyError)
 
 @st.composite
 def _polls(draw: st.DrawFn) -> tuple[Any, NodeView, list[Any]]:
-    source = draw(st.sampled_from(sources.ALL))
+    source = draw(st.sampled_from([s for s in sources.ALL if s.parse is not no_parse]))
     kind = draw(st.sampled_from(sorted(source.kinds)))
     version = draw(st.sampled_from([(6, 2), (7, 0), (8, 0)]))
     node = NodeView("127.0.0.1:6379", kind, version, polls=draw(st.integers(0, 3)))
@@ -65,4 +65,35 @@ def test_no_source_raises_on_any_reply(case: tuple[Any, NodeView, list[Any]]) ->
     builder = FamilyBuilder(node.instance)
     source.add_families(snap, builder)
     source.more(node, record, replies)
+    builder.packed()
+
+
+WALKS = [s for s in sources.ALL if s.walk is not None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(WALKS),
+    st.sampled_from(["master", "slave"]),
+    st.data(),
+)
+def test_no_walk_raises_on_any_reply(source: Any, role: str, data: st.DataObject) -> None:
+    options = PollOptions(sources.examples())
+    node = NodeView("127.0.0.1:6379", "data", (7, 0), 3, options, role=role, keyspace={"db0": 9})
+    walk = source.walk
+    state = walk.start(node, None)
+    assert state is not None  # the example options make every walk run
+    state, commands = walk.step(node, state, ())
+    rounds = 0
+    while commands and rounds < 6:
+        replies = data.draw(
+            st.lists(st.one_of(REPLIES, _ERRORS), min_size=len(commands), max_size=len(commands))
+        )
+        state, commands = walk.step(node, state, replies)
+        rounds += 1
+    record = walk.finish(node, None, state, Run(0.1, rounds, 0, bool(commands)))
+    walk.stopped(record)
+    snap = NodeSnapshot(node.instance, "data", up=True, polls=2, records={source.record: record})
+    builder = FamilyBuilder(node.instance)
+    source.add_families(snap, builder)
     builder.packed()

@@ -1,0 +1,144 @@
+"""The walks of one node after its poll: each walking source's rounds sent on the node's
+connection until it has no more or its time budget is spent, its record and cost put into
+the snapshot the poll published.
+
+A walk runs after the poll, so key checks over 100,000 keys never delay INFO; the poller
+gives it a deadline before the next tick as well, so it never delays the next poll either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from redis_ha_exporter.poll import Connection
+from redis_ha_exporter.snapshot import NodeSnapshot
+from redis_ha_exporter.sources.base import NodeView, PollOptions, Run, Source, Walk, is_refusal
+from redis_ha_exporter.sources.info import InfoRecord
+from redis_ha_exporter.sources.walks import WalkRecord
+
+log = logging.getLogger("redis_ha_exporter.walk")
+
+
+def walking(sources: Sequence[Source[Any]]) -> tuple[Source[Any], ...]:
+    return tuple(s for s in sources if s.walk is not None)
+
+
+def view(snap: NodeSnapshot, options: PollOptions) -> NodeView:
+    """What a walk knows of the node: the poll's snapshot it follows."""
+    info = snap.get(InfoRecord)
+    return NodeView(
+        snap.instance,
+        snap.kind,
+        snap.version,
+        snap.polls,
+        options,
+        run_id=info.run_id if info else "",
+        valkey=snap.valkey,
+        role=snap.role,
+        replicas=len(info.replicas) if info else 0,
+        keyspace=info.keyspace if info else {},
+    )
+
+
+async def walk(
+    client: Connection,
+    snap: NodeSnapshot,
+    sources: Sequence[Source[Any]],
+    options: PollOptions,
+    deadline: float,
+    round_timeout: float,
+) -> NodeSnapshot:
+    """The snapshot with each walking source's new record. `deadline` (monotonic) bounds
+    them all; each round trip has `round_timeout` (the poll's). Raises what a round trip raises
+    (the connection is then not to be trusted); a refusal drops the source until the node
+    reconnects, like a poll's."""
+    if snap.kind != "data":
+        return snap
+    node = view(snap, options)
+    records = dict(snap.records)
+    old = snap.get(WalkRecord)
+    runs = dict(old.runs) if old else {}
+    refused = set(snap.refused)
+    for src in walking(sources):
+        assert src.walk is not None
+        if src.name in refused:
+            continue
+        prev = src.previous(snap)
+        state = src.walk.start(node, prev)
+        if state is None:
+            records.pop(src.record, None)
+            runs.pop(src.name, None)
+            continue
+        if not src.walk.due(node, prev):
+            continue
+        budget = src.walk.budget.of(options)
+        record, run, refusal = await _run(
+            client,
+            node,
+            src.walk,
+            prev,
+            state,
+            min(time.monotonic() + budget, deadline),
+            round_timeout,
+        )
+        if refusal:
+            refused.add(src.name)
+            log.info(
+                "node %s refused %s (%.200s); polling it without %s until it reconnects",
+                snap.instance,
+                *refusal,
+                src.name,
+                extra={"event": "command_refused", "instance": snap.instance},
+            )
+            records.pop(src.record, None)
+            runs.pop(src.name, None)
+            continue
+        assert record is not None
+        stopped = src.walk.stopped(record)
+        was = runs.get(src.name, (run, ""))[1]
+        if stopped and not was:
+            log.warning(
+                "node %s: %s stopped early: %s",
+                snap.instance,
+                src.name,
+                stopped,
+                extra={"event": "walk_truncated", "instance": snap.instance},
+            )
+        elif was and not stopped:
+            log.info("node %s: %s covers every key again", snap.instance, src.name)
+        records[src.record] = record
+        runs[src.name] = (run, stopped)
+    records[WalkRecord] = WalkRecord(runs)
+    return replace(snap, records=records, refused=frozenset(refused))
+
+
+async def _run(
+    client: Connection,
+    node: NodeView,
+    walk: Walk[Any, Any],
+    prev: object,
+    state: object,
+    deadline: float,
+    round_timeout: float,
+) -> tuple[object | None, Run, tuple[str, Exception] | None]:
+    started = time.monotonic()
+    rounds = sent = 0
+    state, commands = walk.step(node, state, ())
+    while commands and time.monotonic() < deadline:
+        async with asyncio.timeout(round_timeout):
+            replies = await client.roundtrip(commands)
+        rounds += 1
+        sent += len(commands)
+        for command, reply in zip(commands, replies, strict=False):
+            if is_refusal(reply):
+                what = " ".join(str(w) for w in command[:2]).upper()
+                run = Run(time.monotonic() - started, rounds, sent, False)
+                return None, run, (what, reply)
+        state, commands = walk.step(node, state, replies)
+    run = Run(time.monotonic() - started, rounds, sent, bool(commands))
+    return walk.finish(node, prev, state, run), run, None
