@@ -6,6 +6,7 @@ from typing import Any
 
 from redis_ha_exporter.metrics.model import MetricDef
 from redis_ha_exporter.sources import (
+    celery,
     commandlog,
     config,
     info,
@@ -31,6 +32,7 @@ ALL: tuple[Source[Any], ...] = (
     sentinel.SOURCE,
     sentinel_config.SOURCE,
     keys.SOURCE,
+    celery.SOURCE,
     walks.SOURCE,
 )
 

@@ -82,7 +82,9 @@ def test_no_walk_raises_on_any_reply(source: Any, role: str, data: st.DataObject
     node = NodeView("127.0.0.1:6379", "data", (7, 0), 3, options, role=role, keyspace={"db0": 9})
     walk = source.walk
     state = walk.start(node, None)
-    assert state is not None  # the example options make every walk run
+    if state is None:  # the example options make every walk run, but Celery's on masters only
+        assert source.name == "celery" and role == "slave"
+        return
     state, commands = walk.step(node, state, ())
     rounds = 0
     while commands and rounds < 6:
