@@ -237,8 +237,10 @@ class NodePoller:
             ok = await self.poll_once()
             now = time.monotonic()
             next_at = next_tick(next_at, now, interval) if ok else started + retry_delay(interval)
-            if ok and self._walking:
-                # Done a tenth of the interval before the next tick, so the next poll is on time.
+            # Walks end a tenth of the interval before the next tick, so the next poll is on
+            # time; they wait for a poll with most of an interval ahead (not the first, which
+            # moves the node to its phase and may be followed by the next one at once).
+            if ok and self._walking and next_at - time.monotonic() > 0.5 * interval:
                 await self.walk_once(next_at - 0.1 * interval)
             if await self._sleep(next_at - time.monotonic()):
                 next_at = time.monotonic()

@@ -10,6 +10,7 @@ from redis_ha_exporter.sources import (
     commandlog,
     config,
     info,
+    key_groups,
     keys,
     latency,
     latency_histogram,
@@ -33,6 +34,7 @@ ALL: tuple[Source[Any], ...] = (
     sentinel_config.SOURCE,
     keys.SOURCE,
     celery.SOURCE,
+    key_groups.SOURCE,
     walks.SOURCE,
 )
 
