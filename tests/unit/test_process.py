@@ -88,18 +88,21 @@ def test_renderer_serves_the_runtime_families_of_prometheus_clients_collectors()
 
 
 def open_fds_agree() -> bool:
-    """Threads earlier tests left running may open or close descriptors at any moment, so the
-    comparison is made on a quiet moment: one where prometheus-client read the same count just
-    before and just after ours. It counts the descriptor of its own listing of /proc/self/fd."""
+    """Threads earlier tests left running may open or close descriptors at any moment, so ours
+    must agree with prometheus-client's count (which includes the descriptor of its own listing
+    of /proc/self/fd) at some quiet moment: one where it reads the same count just before and
+    just after ours. A count that is wrong never agrees."""
+    seen: list[tuple[float, float, float]] = []
     for _ in range(50):
         gc.collect()
         before = value(oracle(), "process_open_fds")
         ours_now = value(ours(), "process_open_fds")
         after = value(oracle(), "process_open_fds")
-        if before == after:
-            return abs(ours_now - before) <= 1
+        if before == after and abs(ours_now - before) <= 1:
+            return True
+        seen.append((before, ours_now, after))
         time.sleep(0.02)
-    pytest.fail("the number of open descriptors never held still for three reads")
+    pytest.fail(f"ours never agreed at a quiet moment: (before, ours, after) = {seen[:5]}")
 
 
 def test_values_agree_with_prometheus_clients_collectors() -> None:
