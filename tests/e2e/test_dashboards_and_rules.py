@@ -1,6 +1,7 @@
 """Every dashboard panel and every rule, evaluated by a real Prometheus that scrapes the exporter
 polling a real master, two replicas and three Sentinels set up as the user's guide says (a
-password, AOF everysec plus RDB, maxmemory with allkeys-lru).
+password, AOF everysec plus RDB, maxmemory with allkeys-lru), with Celery messages and results
+on the master written by the real kombu and Celery.
 
 Every expression must evaluate without error, and every panel must return data, except the
 panels `dashboards/conditional.json` names (a failover, evictions, rejected connections...).
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import suppress
 from typing import Any
@@ -19,6 +21,8 @@ from typing import Any
 import pytest
 import redis
 import yaml
+from celery import Celery
+from kombu import Connection, Exchange, Queue
 
 from dashboards.generate import Expression, expressions
 from tests.conftest import FLAVORS, ROOT, ExporterProcess, wait_until
@@ -49,6 +53,12 @@ USER_GUIDE = {
     "maxmemory-policy": "allkeys-lru",
     "slowlog-log-slower-than": "0",  # every command is slow: the slowlog panels have entries
 }
+# The Celery row's figures: a queue with messages in kombu's priority lists too, and results in
+# their own database, some of them stored without a TTL.
+CELERY_PRIORITIES = [0, 0, 3, 6, 9]
+CELERY_RESULTS_DB = 2
+CELERY_RESULTS = 12
+CELERY_RESULTS_WITHOUT_TTL = 5
 
 
 def substitute(expr: str, variables: dict[str, str]) -> str:
@@ -89,12 +99,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Topology, 
                 "1",
                 "--poll-timeout",
                 "0.5",
+                "--celery-queue",
+                "celery,idle",
+                "--celery-results",
+                "--celery-results-db",
+                str(CELERY_RESULTS_DB),
             ],
             {"REDIS_PASSWORD": PASSWORD},
             workdir,
         )
         prom = Prometheus(f"127.0.0.1:{exporter.port}", workdir, RULE_FILES)
         try:
+            celery_work(master.port)
             traffic(master.port)
             wait_until(prom.scraping, 60, interval=0.5, what="Prometheus scraping the exporter")
             # Enough samples for every rate window and for the group series to settle.
@@ -128,6 +144,30 @@ def traffic(port: int) -> None:
     # One already running (an AOF rewrite, a save rule) is as good.
     with redis.Redis(port=port, password=PASSWORD) as client, suppress(redis.ResponseError):
         client.bgsave()
+
+
+def celery_work(port: int) -> None:
+    """Messages waiting in queue "celery", published by kombu, and results stored by Celery."""
+    broker = f"redis://:{PASSWORD}@localhost:{port}/0"
+    queue = Queue("celery", Exchange("celery", type="direct"), routing_key="celery")
+    with Connection(broker) as conn:
+        producer = conn.Producer()
+        for n, priority in enumerate(CELERY_PRIORITIES):
+            producer.publish(
+                {"n": n},
+                exchange=queue.exchange,
+                routing_key=queue.routing_key,
+                priority=priority,
+                declare=[queue],
+            )
+    backend = f"redis://:{PASSWORD}@localhost:{port}/{CELERY_RESULTS_DB}"
+    with Celery("e2e", broker=broker, backend=backend) as app:
+        for n in range(CELERY_RESULTS - CELERY_RESULTS_WITHOUT_TTL):
+            app.backend.store_result(str(uuid.uuid4()), {"n": n}, "SUCCESS")
+    with Celery("e2e-forever", broker=broker, backend=backend) as app:
+        app.conf.result_expires = None
+        for n in range(CELERY_RESULTS_WITHOUT_TTL):
+            app.backend.store_result(str(uuid.uuid4()), {"n": n}, "SUCCESS")
 
 
 def _variables() -> dict[str, str]:
@@ -179,6 +219,18 @@ def test_every_rule_loads_and_evaluates(stack: tuple[Topology, Prometheus]) -> N
             prom.api("query", query=rule["query"])
     firing = {a["labels"]["alertname"] for a in prom.api("alerts")["alerts"]}
     print(f"{len(declared)} rules; alerts pending or firing on a healthy setup: {sorted(firing)}")
+
+
+def test_the_celery_row_shows_what_kombu_and_celery_wrote(
+    stack: tuple[Topology, Prometheus],
+) -> None:
+    _, prom = stack
+    assert prom.value('redis_celery_queue_length{queue="celery"}') == len(CELERY_PRIORITIES)
+    assert prom.value('redis_celery_queue_length{queue="idle"}') == 0
+    assert prom.value("redis_celery_unacked") == 0
+    assert prom.value("redis_celery_result_keys") == CELERY_RESULTS
+    assert prom.value("redis_celery_result_keys_without_ttl") == CELERY_RESULTS_WITHOUT_TTL
+    assert prom.value('redis_exporter_walk_truncated{source="celery"}') == 0
 
 
 def test_a_failover_brings_the_failover_panels_to_life(
