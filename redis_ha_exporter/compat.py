@@ -52,7 +52,14 @@ def _e(name: str) -> str:
     return "REDIS_EXPORTER_" + name
 
 
-_KEYS = "not supported yet: no key is read and no key series is exported"
+_COUNT_KEYS = (
+    "not supported: it would SCAN every key on each poll with no bound; --check-keys counts "
+    "a pattern's keys within a time budget and a key cap, --key-groups estimates from a sample"
+)
+_KEY_GROUPS = (
+    "not supported: its Lua regular expressions run with EVAL, and no script is run here; "
+    "--key-groups takes glob patterns and estimates each group's keys and memory from a sample"
+)
 _WEB_TLS = (
     "HTTPS for the exporter's endpoints comes from --web-config-file, in exporter-toolkit's "
     "format: `tls_server_config: {cert_file: ..., key_file: ..., client_ca_file: ..., "
@@ -120,20 +127,12 @@ FOREIGN: tuple[Foreign, ...] = (
         "--include-config-metrics",
         ignore=_true,
     ),
-    Foreign("--check-streams", _e("CHECK_STREAMS"), _KEYS),
-    Foreign("--check-single-streams", _e("CHECK_SINGLE_STREAMS"), _KEYS),
-    Foreign(
-        "--streams-exclude-consumer-metrics",
-        _e("STREAMS_EXCLUDE_CONSUMER_METRICS"),
-        _KEYS,
-        boolean=True,
-    ),
-    Foreign("--count-keys", _e("COUNT_KEYS"), _KEYS),
-    Foreign("--check-key-groups", _e("CHECK_KEY_GROUPS"), _KEYS),
+    Foreign("--count-keys", _e("COUNT_KEYS"), _COUNT_KEYS),
+    Foreign("--check-key-groups", _e("CHECK_KEY_GROUPS"), _KEY_GROUPS),
     Foreign(
         "--max-distinct-key-groups",
         _e("MAX_DISTINCT_KEY_GROUPS"),
-        _KEYS,
+        _KEY_GROUPS,
         ignore=lambda v: v.strip() == "100",
     ),
     Foreign(
@@ -245,6 +244,9 @@ MAPPED: tuple[tuple[str, str], ...] = (
     ("--check-single-keys", _e("CHECK_SINGLE_KEYS")),
     ("--check-keys-batch-size", _e("CHECK_KEYS_BATCH_SIZE")),
     ("--skip-checkkeys-for-role-master", _e("SKIP_CHECKKEYS_FOR_ROLE_MASTER")),
+    ("--check-streams", _e("CHECK_STREAMS")),
+    ("--check-single-streams", _e("CHECK_SINGLE_STREAMS")),
+    ("--streams-exclude-consumer-metrics", _e("STREAMS_EXCLUDE_CONSUMER_METRICS")),
 )
 # `--debug` (REDIS_EXPORTER_DEBUG) is `--log-level debug` when no level is given (cli.py).
 DEBUG = ("--debug", _e("DEBUG"))

@@ -18,6 +18,7 @@ from redis_ha_exporter.sources import (
     sentinel,
     sentinel_config,
     slowlog,
+    streams,
     walks,
 )
 from redis_ha_exporter.sources.base import Setting, Source
@@ -33,6 +34,7 @@ ALL: tuple[Source[Any], ...] = (
     sentinel.SOURCE,
     sentinel_config.SOURCE,
     keys.SOURCE,
+    streams.SOURCE,
     celery.SOURCE,
     key_groups.SOURCE,
     walks.SOURCE,
