@@ -77,14 +77,14 @@ async def walk(
         if not src.walk.due(node, prev):
             continue
         budget = src.walk.budget.of(options)
+        own = time.monotonic() + budget
+        limit = (
+            f"its time budget of {budget:g}s ({src.walk.budget.flag})"
+            if own <= deadline
+            else f"the next poll, due before {src.walk.budget.flag} ({budget:g}s) ran out"
+        )
         record, run, refusal = await _run(
-            client,
-            node,
-            src.walk,
-            prev,
-            state,
-            min(time.monotonic() + budget, deadline),
-            round_timeout,
+            client, node, src.walk, prev, state, min(own, deadline), round_timeout, limit
         )
         if refusal:
             refused.add(src.name)
@@ -125,6 +125,7 @@ async def _run(
     state: object,
     deadline: float,
     round_timeout: float,
+    limit: str,
 ) -> tuple[object | None, Run, tuple[str, Exception] | None]:
     started = time.monotonic()
     rounds = sent = 0
@@ -140,5 +141,5 @@ async def _run(
                 run = Run(time.monotonic() - started, rounds, sent, False)
                 return None, run, (what, reply)
         state, commands = walk.step(node, state, replies)
-    run = Run(time.monotonic() - started, rounds, sent, bool(commands))
+    run = Run(time.monotonic() - started, rounds, sent, bool(commands), limit if commands else "")
     return walk.finish(node, prev, state, run), run, None

@@ -117,12 +117,14 @@ def no_parse(node: NodeView, prev: Any, replies: Sequence[Reply]) -> Any:
 @dataclass(frozen=True, slots=True)
 class Run:
     """How a walk went: its round trips and commands, its seconds on the wire, and whether
-    it was stopped by its time budget with commands still to send."""
+    it was stopped by its time budget with commands still to send, and what limited it (its
+    budget, or the next poll when the interval leaves less), as a log line names it."""
 
     seconds: float
     rounds: int
     commands: int
     out_of_time: bool
+    limit: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -368,10 +368,7 @@ def _server_time(reply: Reply) -> float | None:
 def finish(node: NodeView, prev: CeleryRecord | None, state: _State, run: Run) -> CeleryRecord:
     why = ""
     if run.out_of_time:
-        why = (
-            f"its time budget of {BUDGET.of(node.options):g}s (--celery-budget) ran out "
-            f"while reading {state.phase}"
-        )
+        why = f"{run.limit} stopped it while reading {state.phase}"
     queues = tuple((q, state.lengths.get(q, 0)) for q in state.queues)
     if not state.read:
         queues = ()  # not reached: no figure rather than a false 0

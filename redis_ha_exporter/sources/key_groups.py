@@ -286,10 +286,7 @@ def finish(
     top = sorted(state.sizes, reverse=True)[: TOP.of(node.options)]
     why = ""
     if run.out_of_time:
-        why = (
-            f"its time budget of {BUDGET.of(node.options):g}s (--key-groups-budget) ran out "
-            f"after {sum(state.measured.values())} keys"
-        )
+        why = f"{run.limit} stopped it after {sum(state.measured.values())} keys"
     return KeyGroupsRecord(
         tuple(groups),
         tuple(sampled),

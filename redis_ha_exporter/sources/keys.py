@@ -248,17 +248,18 @@ def finish(node: NodeView, prev: KeysRecord | None, state: _State, run: Run) -> 
             size, used = result
             keys.append((f"db{db}", decode(key), size, used))
     cut = tuple(f"db{db}={pattern}" for db, pattern in dict.fromkeys(scan.cut))
+    reason = (
+        run.limit
+        if run.out_of_time
+        else f"its cap of {MAX_KEYS.of(node.options)} keys (--check-keys-max)"
+        if scan.at_cap
+        else "an error reply to SCAN"
+    )
     why = ""
     if cut:
-        options = node.options
-        reason = (
-            f"its time budget of {BUDGET.of(options):g}s (--check-keys-budget)"
-            if run.out_of_time
-            else f"its cap of {MAX_KEYS.of(options)} keys (--check-keys-max)"
-            if scan.at_cap
-            else "an error reply to SCAN"
-        )
         why = f"patterns {', '.join(cut)} not fully expanded: {reason}"
+    elif run.out_of_time:
+        why = f"named keys left unread: {reason}"
     return KeysRecord(tuple(keys), cut, why)
 
 
@@ -271,7 +272,7 @@ def families(snap: NodeSnapshot, record: KeysRecord, b: FamilyBuilder) -> None:
         b.add(KEY_SIZE, size, db=db, key=key)
         if used is not None:
             b.add(KEY_MEMORY, used, db=db, key=key)
-    b.add(TRUNCATED, int(bool(record.cut)))
+    b.add(TRUNCATED, int(bool(record.why)))
 
 
 SOURCE = Source(

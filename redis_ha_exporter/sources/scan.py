@@ -154,7 +154,7 @@ class Scan:
     def _next(self) -> list[Command]:
         assert self._db is not None
         if self._pending and self.at_cap and self.count is None:
-            self.cut += [(self._db, p) for p in self._pending]
+            self.cut += [(self._db, p) for p in self._pending if (self._db, p) not in self.cut]
             self._pending = []
         out: list[Command] = [("SELECT", self._db)]
         self._scanning = None
@@ -198,6 +198,9 @@ class Scan:
                 self.at_cap = True
                 if self.count is not None:
                     self.count(db, key)
+                elif (db, pattern or "") not in self.cut:
+                    # Even on the pattern's last SCAN page: a key of it was left out.
+                    self.cut.append((db, pattern or ""))
 
     def _scanned(self, reply: Reply, pattern: str) -> list[bytes]:
         """A SCAN reply's keys; its cursor is the next one, and 0 ends the pattern. An error

@@ -324,7 +324,7 @@ def finish(node: NodeView, prev: StreamsRecord | None, scan: Scan, run: Run) -> 
     cut = [f"db{db}={pattern}" for db, pattern in dict.fromkeys(scan.cut)]
     options = node.options
     reason = (
-        f"its time budget of {BUDGET.of(options):g}s (--check-streams-budget)"
+        run.limit
         if run.out_of_time
         else f"its cap of {MAX_STREAMS.of(options)} streams (--check-streams-max)"
         if scan.at_cap

@@ -268,7 +268,8 @@ def _walk(
     while commands and (out_of_time_after is None or len(rounds) < out_of_time_after):
         rounds.append(commands)
         state, commands = step(node, state, [server.answer(c) for c in commands])
-    return finish(node, None, state, Run(0.01, len(rounds), 0, bool(commands))), rounds
+    limit = "its time budget of 1s (--check-streams-budget)" if commands else ""
+    return finish(node, None, state, Run(0.01, len(rounds), 0, bool(commands), limit)), rounds
 
 
 def test_the_walk_scans_for_streams_only_and_reads_each_database() -> None:
@@ -295,10 +296,13 @@ def test_past_the_cap_streams_are_left_out_and_truncated_says_why() -> None:
     server = FakeServer()
     for i in range(5):
         server.stream(0, f"s:{i}".encode(), STREAM_62, [])
-    # All five on SCAN's one page: the pattern is fully expanded, yet three are left out.
+    # All five on SCAN's one page: the pattern's last page, yet three are left out, so it
+    # counts as not fully expanded.
     record, _ = _walk(_node({CHECK_STREAMS.name: ["s:*"], MAX_STREAMS.name: 2}), server)
     assert [name for _, name, _ in record.streams] == ["s:0", "s:1"]
-    assert record.why == "streams left out: its cap of 2 streams (--check-streams-max)"
+    assert record.why == (
+        "patterns db0=s:* not fully expanded: its cap of 2 streams (--check-streams-max)"
+    )
     assert _truncated(record) == 1
     # Two a page: the cap is passed with pages still to come, and the pattern is cut.
     values: dict[str, object] = {CHECK_STREAMS.name: ["s:*"], MAX_STREAMS.name: 2, BATCH.name: 2}

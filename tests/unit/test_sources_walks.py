@@ -226,7 +226,8 @@ def test_celery_reports_no_queue_figure_it_did_not_read() -> None:
     state = celery.start(node, None)
     assert state is not None
     state, _ = celery.step(node, state, ())
-    record = celery.finish(node, None, state, Run(0.5, 0, 0, True))
+    limit = "its time budget of 1s (--celery-budget)"
+    record = celery.finish(node, None, state, Run(0.5, 0, 0, True, limit))
     assert record.queues == () and "--celery-budget" in record.why
 
 
