@@ -3,7 +3,7 @@ on a master and on its replica, each walk run by the exporter's own poller right
 its seconds, round trips and commands, and the Redis command time it took (INFO commandstats,
 bench/redisstats.py). Medians of `--runs` walks.
 
-    python -m bench.walks [--runs 3]
+    python -m bench.walks [--runs 3] [--keys 1000 --keys 100000]
 """
 
 from __future__ import annotations
@@ -112,6 +112,7 @@ async def _measure(port: int, options: dict[str, object], source: str, runs: int
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.walks")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keys", type=int, action="append", help="matching keys (repeatable)")
     args = parser.parse_args(argv)
     binary = find_server_binary("redis") or find_server_binary("valkey")
     if binary is None:
@@ -126,7 +127,7 @@ def main(argv: list[str]) -> int:
             _wait(lambda: master.ping() and replica.ping(), "the servers")
             print(f"{Path(binary).name}; medians of {args.runs} walks, each right after a poll")
             print("keys     node     case                      seconds  trips  commands  redis s")
-            for count in (1_000, 100_000):
+            for count in args.keys or (1_000, 100_000):
                 master.flushall()
                 # MSET rather than DEBUG POPULATE, which replicas do not get.
                 for start in range(0, count, 1000):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,17 @@ def test_the_dead_nodes_scenario_measures_metrics_behind_a_sentinel(tmp_path: Pa
     assert dead["fake_sentinel"]["unknown"] == {}
     assert dead["fake_sentinel"]["commands"]["SENTINEL REPLICAS"] >= 1
     assert dead["fake_sentinel"]["dead_connections"] >= 201
+
+
+def test_the_walks_bench_measures_every_case_on_a_master_and_its_replica() -> None:
+    command = [sys.executable, "-m", "bench.walks", "--runs", "1", "--keys", "1000"]
+    result = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    # keys, seconds, round trips, commands, Redis seconds (the case names hold no digits)
+    rows = [re.findall(r"\d+(?:\.\d+)?", line) for line in result.stdout.splitlines()]
+    rows = [row for row in rows if row and row[0] == "1000"]
+    assert len(rows) == 8  # 2 nodes x 4 cases
+    for _keys, seconds, trips, commands, _redis in rows:
+        assert float(seconds) > 0 and int(trips) >= 2 and int(commands) >= 1000
