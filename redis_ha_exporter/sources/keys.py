@@ -31,7 +31,7 @@ from redis_ha_exporter.sources.base import (
     no_commands,
     no_parse,
 )
-from redis_ha_exporter.sources.scan import KeyTask, Scan, has_glob, parse_targets, targets_check
+from redis_ha_exporter.sources.scan import KeyTask, Scan, split_targets, targets_check
 
 CHECK_KEYS = Setting(
     "check_keys",
@@ -197,15 +197,6 @@ def key_task(key: bytes, named: bool, memory: bool) -> KeyTask:
     return (size, used)
 
 
-def _split(items: Sequence[str]) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
-    singles: dict[int, list[str]] = {}
-    patterns: dict[int, list[str]] = {}
-    for target in parse_targets(items):
-        into = patterns if has_glob(target.name) else singles
-        into.setdefault(target.db, []).append(target.name)
-    return singles, patterns
-
-
 def runs_here(node: NodeView, on: str, skip_master: bool) -> bool:
     """Whether a walk limited to `on` (`all`, `replicas`, `masters`) runs on this node."""
     if on == "replicas" or (skip_master and on == "all"):
@@ -223,7 +214,7 @@ def start(node: NodeView, prev: KeysRecord | None) -> _State | None:
         return None
     if not runs_here(node, ON.of(options), SKIP_MASTER.of(options)):
         return None
-    singles, globs = _split([*named, *patterns])
+    singles, globs = split_targets([*named, *patterns])
     # A pattern without glob characters names one key: checked as a named key (0 if gone).
     memory = MEMORY.of(options)
 

@@ -67,6 +67,17 @@ def has_glob(name: str) -> bool:
     return any(c in name for c in "*?[")
 
 
+def split_targets(items: Sequence[str]) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+    """The entries by database: names, and patterns (a name without glob characters is a
+    named key, read even when it is missing)."""
+    singles: dict[int, list[str]] = {}
+    patterns: dict[int, list[str]] = {}
+    for target in parse_targets(items):
+        into = patterns if has_glob(target.name) else singles
+        into.setdefault(target.db, []).append(target.name)
+    return singles, patterns
+
+
 @dataclass(slots=True)
 class _Active:
     key: bytes

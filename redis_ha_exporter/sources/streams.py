@@ -36,7 +36,7 @@ from redis_ha_exporter.sources.base import (
     no_parse,
 )
 from redis_ha_exporter.sources.keys import BATCH, ON, SKIP_MASTER, runs_here
-from redis_ha_exporter.sources.scan import KeyTask, Scan, has_glob, parse_targets, targets_check
+from redis_ha_exporter.sources.scan import KeyTask, Scan, split_targets, targets_check
 
 CHECK_STREAMS = Setting(
     "check_streams",
@@ -282,15 +282,6 @@ def stream_task(key: bytes, named: bool, consumers: bool) -> KeyTask:
     return replace(stream, group_info=tuple(group for _, group in groups))
 
 
-def _split(items: Sequence[str]) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
-    singles: dict[int, list[str]] = {}
-    patterns: dict[int, list[str]] = {}
-    for target in parse_targets(items):
-        into = patterns if has_glob(target.name) else singles
-        into.setdefault(target.db, []).append(target.name)
-    return singles, patterns
-
-
 def start(node: NodeView, prev: StreamsRecord | None) -> Scan | None:
     options = node.options
     patterns, named = CHECK_STREAMS.of(options), CHECK_SINGLE_STREAMS.of(options)
@@ -299,7 +290,7 @@ def start(node: NodeView, prev: StreamsRecord | None) -> Scan | None:
     if not runs_here(node, ON.of(options), SKIP_MASTER.of(options)):
         return None
     # A pattern without glob characters names one stream: checked as a named one.
-    singles, globs = _split([*named, *patterns])
+    singles, globs = split_targets([*named, *patterns])
     consumers = not EXCLUDE_CONSUMERS.of(options)
 
     def make(db: int, key: bytes, is_named: bool) -> KeyTask:
