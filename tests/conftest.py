@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +157,30 @@ def run_exporter(tmp_path: Path) -> Iterator[Callable[..., ExporterProcess]]:
     yield start
     for proc in started:
         proc.stop()
+
+
+def polling(
+    run_exporter: Callable[..., ExporterProcess],
+    addresses: str | Sequence[str],
+    *flags: str,
+    interval: str = "0.3",
+) -> ExporterProcess:
+    """An exporter polling `addresses` every `interval` seconds (the timeout 0.8 of it), its
+    body never cached, once every node is up."""
+    nodes = [addresses] if isinstance(addresses, str) else list(addresses)
+    exporter = run_exporter(
+        *(word for node in nodes for word in ("--redis-addr", node)),
+        "--poll-interval",
+        interval,
+        "--poll-timeout",
+        str(float(interval) * 0.8),
+        "--metrics-min-age",
+        "0",
+        *flags,
+    )
+    for node in nodes:
+        exporter.wait_up(node)
+    return exporter
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from redis_ha_exporter.metrics.model import MetricDef
 from redis_ha_exporter.sources import (
     celery,
+    celery_results,
     commandlog,
     config,
     info,
@@ -36,6 +37,7 @@ ALL: tuple[Source[Any], ...] = (
     keys.SOURCE,
     streams.SOURCE,
     celery.SOURCE,
+    celery_results.SOURCE,
     key_groups.SOURCE,
     walks.SOURCE,
 )

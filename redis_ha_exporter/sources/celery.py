@@ -1,12 +1,10 @@
 """Celery on a Redis broker, as kombu lays it out: each queue's length summed over its priority
-lists, the messages workers hold unacknowledged and the age of the oldest, and the result
-backend's `celery-task-meta-*` keys, on a walk of its own time budget, on masters only.
+lists, and the messages workers hold unacknowledged and the age of the oldest, on a walk of its
+own time budget, on masters only (the result backend is `celery_results`).
 
 redis_celery_queue_length{queue="celery",instance="10.0.0.1:6379"} 42
 redis_celery_unacked{instance="10.0.0.1:6379"} 3
 redis_celery_unacked_oldest_age_seconds{instance="10.0.0.1:6379"} 12.5
-redis_celery_result_keys{instance="10.0.0.1:6379"} 1200
-redis_celery_result_keys_without_ttl{instance="10.0.0.1:6379"} 0
 
 kombu keeps a queue's priority-p messages in the list `queue + "\\x06\\x16" + p` for each step
 p but 0, whose messages are in `queue` itself; counting `queue` alone misses them. A queue
@@ -38,7 +36,7 @@ from redis_ha_exporter.sources.base import (
     no_parse,
 )
 from redis_ha_exporter.sources.keys import BATCH
-from redis_ha_exporter.sources.scan import KeyTask, Scan
+from redis_ha_exporter.sources.scan import KeyTask, Scan, glob_escape
 
 _NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 
@@ -130,38 +128,6 @@ SEPARATOR = Setting(
     default_text="`\\x06\\x16`",
     check=_separator,
 )
-RESULTS = Setting(
-    "celery_results",
-    bool,
-    False,
-    "--celery-results",
-    ("REDIS_EXPORTER_CELERY_RESULTS",),
-    "count the result backend's `celery-task-meta-*` keys, and sample their memory and TTL",
-    metavar="BOOL",
-    example=True,
-)
-RESULTS_DB = Setting(
-    "celery_results_db",
-    int,
-    0,
-    "--celery-results-db",
-    ("REDIS_EXPORTER_CELERY_RESULTS_DB",),
-    "the database of the result backend",
-    metavar="N",
-    ge=0,
-    le=1 << 20,
-)
-SAMPLE = Setting(
-    "celery_results_sample",
-    int,
-    200,
-    "--celery-results-sample",
-    ("REDIS_EXPORTER_CELERY_RESULTS_SAMPLE",),
-    "result keys whose TTL and MEMORY USAGE are read each poll; the rest are only counted",
-    metavar="N",
-    ge=1,
-    le=100_000,
-)
 BUDGET = Setting(
     "celery_budget",
     float,
@@ -193,35 +159,16 @@ UNACKED_AGE = metric(
     "Seconds since the oldest unacknowledged message was delivered, by the server's clock "
     "(0 when none); kombu redelivers it past its visibility_timeout.",
 )
-RESULT_KEYS = metric(
-    "celery_result_keys", "gauge", "Keys of the Celery result backend (celery-task-meta-*)."
-)
-RESULT_MEMORY = metric(
-    "celery_result_memory_bytes",
-    "gauge",
-    "Estimated bytes the result keys take: their sampled mean MEMORY USAGE times their count.",
-)
-RESULT_NO_TTL = metric(
-    "celery_result_keys_without_ttl",
-    "gauge",
-    "Estimated result keys without a TTL, from the sample: they are never deleted (Celery's "
-    "result_expires unset or 0).",
-)
-RESULT_SAMPLED = metric(
-    "celery_result_keys_sampled", "gauge", "Result keys whose TTL and memory were read."
-)
-RESULT_PATTERN = "celery-task-meta-*"
 
 
 @dataclass(frozen=True, slots=True)
 class CeleryRecord:
-    """Queue lengths in the order configured (then bound), the unacked figures, and the
-    result backend's (None when not read); `why` says what the walk did not finish."""
+    """Queue lengths in the order configured (then bound), and the unacked figures; `why`
+    says what the walk did not finish."""
 
     queues: tuple[tuple[str, int], ...]
     unacked: int | None = None
     oldest_age: float | None = None
-    results: tuple[int, int, float, int] | None = None  # keys, sampled, memory, without TTL
     why: str = ""
 
 
@@ -231,7 +178,6 @@ class _State:
     queues: list[str]
     phase: str = "start"
     bindings: Scan | None = None
-    results: Scan | None = None
     lengths: dict[str, int] = field(default_factory=dict)
     unacked: int | None = None
     oldest_age: float | None = None
@@ -246,7 +192,7 @@ def _prefix(node: NodeView) -> str:
 def start(node: NodeView, prev: CeleryRecord | None) -> _State | None:
     options = node.options
     queues = QUEUES.of(options)
-    if not (queues or FROM_BINDINGS.of(options) or RESULTS.of(options)):
+    if not (queues or FROM_BINDINGS.of(options)):
         return None
     if node.role != "master":
         return None
@@ -258,11 +204,6 @@ def _bindings_task(key: bytes) -> KeyTask:
     return members
 
 
-def _result_task(key: bytes) -> KeyTask:
-    ttl, used = yield [("TTL", key), ("MEMORY", "USAGE", key)]
-    return (to_int(ttl), to_int(used))
-
-
 def step(node: NodeView, state: _State, replies: Sequence[Reply]) -> tuple[_State, list[Command]]:
     options, prefix = node.options, _prefix(node)
     db = DB.of(options)
@@ -272,7 +213,7 @@ def step(node: NodeView, state: _State, replies: Sequence[Reply]) -> tuple[_Stat
             state.bindings = Scan(
                 lambda _db, key, _named: _bindings_task(key),
                 {},
-                {db: [_glob_escape(prefix) + "_kombu.binding.*"]},
+                {db: [glob_escape(prefix) + "_kombu.binding.*"]},
                 batch=BATCH.of(options),
                 cap=MAX_QUEUES,
             )
@@ -292,30 +233,8 @@ def step(node: NodeView, state: _State, replies: Sequence[Reply]) -> tuple[_Stat
                     state.queues.append(name)
         state.phase = "queues"
         return state, _queue_round(state, node)
-    if state.phase == "queues":
-        _fold_queues(state, replies)
-        if not RESULTS.of(options):
-            return state, []
-        state.phase = "results"
-        state.results = Scan(
-            lambda _db, key, _named: _result_task(key),
-            {},
-            {RESULTS_DB.of(options): [_glob_escape(prefix) + RESULT_PATTERN]},
-            batch=BATCH.of(options),
-            cap=SAMPLE.of(options),
-            count=_counted,
-        )
-        return state, state.results.round(())
-    assert state.results is not None
-    return state, state.results.round(replies)
-
-
-def _counted(db: int, key: bytes) -> None:
-    """A result key past the sample: the engine counts it, nothing is read."""
-
-
-def _glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+    _fold_queues(state, replies)
+    return state, []
 
 
 def _lists(node: NodeView, queue: str) -> list[str]:
@@ -372,19 +291,7 @@ def finish(node: NodeView, prev: CeleryRecord | None, state: _State, run: Run) -
     queues = tuple((q, state.lengths.get(q, 0)) for q in state.queues)
     if not state.read:
         queues = ()  # not reached: no figure rather than a false 0
-    results = None
-    scan = state.results
-    if scan is not None:
-        if run.out_of_time:
-            scan.stop()
-        keys = sum(scan.matched.values())
-        sampled = [r for _db, _key, r in scan.results if r is not None]
-        ttls = [ttl for ttl, _used in sampled if ttl is not None]
-        sizes = [used for _ttl, used in sampled if used is not None]
-        mean = sum(sizes) / len(sizes) if sizes else 0.0
-        share = sum(1 for ttl in ttls if ttl == -1) / len(ttls) if ttls else 0.0
-        results = (keys, len(sampled), mean * keys, round(share * keys))
-    return CeleryRecord(queues, state.unacked, state.oldest_age, results, why)
+    return CeleryRecord(queues, state.unacked, state.oldest_age, why)
 
 
 def stopped(record: CeleryRecord) -> str:
@@ -398,12 +305,6 @@ def families(snap: NodeSnapshot, record: CeleryRecord, b: FamilyBuilder) -> None
         b.add(UNACKED, record.unacked)
     if record.oldest_age is not None:
         b.add(UNACKED_AGE, record.oldest_age)
-    if record.results is not None:
-        keys, sampled, memory, without_ttl = record.results
-        b.add(RESULT_KEYS, keys)
-        b.add(RESULT_SAMPLED, sampled)
-        b.add(RESULT_MEMORY, memory)
-        b.add(RESULT_NO_TTL, without_ttl)
 
 
 SOURCE = Source(
@@ -421,11 +322,8 @@ SOURCE = Source(
         PREFIX,
         STEPS,
         SEPARATOR,
-        RESULTS,
-        RESULTS_DB,
-        SAMPLE,
         BUDGET,
     ),
-    acl_keys=("+time", "+llen", "+hlen", "+zrange", "+smembers", "+ttl"),
+    acl_keys=("+time", "+llen", "+hlen", "+zrange", "+smembers"),
     walk=Walk(BUDGET, start, step, finish, stopped),
 )

@@ -67,6 +67,11 @@ def has_glob(name: str) -> bool:
     return any(c in name for c in "*?[")
 
 
+def glob_escape(text: str) -> str:
+    """`text` matched literally by SCAN's MATCH (a key prefix holding `*` or `[`)."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
 def split_targets(items: Sequence[str]) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
     """The entries by database: names, and patterns (a name without glob characters is a
     named key, read even when it is missing)."""

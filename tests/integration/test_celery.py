@@ -15,7 +15,7 @@ import redis
 from celery import Celery
 from kombu import Connection, Exchange, Queue
 
-from tests.conftest import FLAVORS, wait_until
+from tests.conftest import FLAVORS, polling, wait_until
 from tests.promtext import parse_series, value
 from tests.topology import ServerProcess, Topology, start_standalone
 
@@ -27,22 +27,6 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerPro
     server = start_standalone(request.param, tmp_path / "broker")
     yield server
     server.stop()
-
-
-def _exporter(run_exporter: Any, address: str, *flags: str) -> Any:
-    exporter = run_exporter(
-        "--redis-addr",
-        address,
-        "--poll-interval",
-        "0.3",
-        "--poll-timeout",
-        "0.25",
-        "--metrics-min-age",
-        "0",
-        *flags,
-    )
-    exporter.wait_up(address)
-    return exporter
 
 
 def _lengths(text: str) -> dict[str, float]:
@@ -81,7 +65,7 @@ def test_queue_length_is_kombus_count_over_its_priorities_and_zero_once_drained(
     client = redis.Redis(port=broker.port)
     assert client.llen(f"{prefix}work") < kombu_count  # the priority lists hold the rest
     flags = ["--celery-key-prefix", prefix] if prefix else []
-    exporter = _exporter(run_exporter, broker.address, "--celery-queue", "work,idle", *flags)
+    exporter = polling(run_exporter, broker.address, "--celery-queue", "work,idle", *flags)
     text = exporter.after_polls(broker.address)
     assert _lengths(text) == {"work": kombu_count, "idle": 0}
     assert value(text, "redis_celery_unacked") == 0
@@ -103,7 +87,7 @@ def test_messages_a_consumer_holds_are_unacked_until_acknowledged(
     url = f"redis://{broker.address}/0"
     work = Queue("work", Exchange("work", type="direct"), routing_key="work")
     _publish(url, work, [0, 0, 0])
-    exporter = _exporter(run_exporter, broker.address, "--celery-queue", "work")
+    exporter = polling(run_exporter, broker.address, "--celery-queue", "work")
     with Connection(url) as conn:
         queue = conn.SimpleQueue(work)
         held = [queue.get(timeout=5), queue.get(timeout=5)]
@@ -128,7 +112,7 @@ def test_queues_come_from_kombus_bindings(broker: ServerProcess, run_exporter: A
     for name, count in (("emails", 2), ("reports", 3)):
         queue = Queue(name, Exchange("tasks", type="direct"), routing_key=name)
         _publish(url, queue, [0] * count)
-    exporter = _exporter(run_exporter, broker.address, "--celery-queues-from-bindings")
+    exporter = polling(run_exporter, broker.address, "--celery-queues-from-bindings")
     text = exporter.after_polls(broker.address)
     assert _lengths(text) == {"emails": 2, "reports": 3}
 
@@ -146,9 +130,7 @@ def test_result_keys_without_ttl_are_counted(broker: ServerProcess, run_exporter
     keys = list(client.scan_iter("celery-task-meta-*"))
     assert len(keys) == 50
     assert sum(1 for k in keys if client.ttl(k) == -1) == 20
-    exporter = _exporter(
-        run_exporter, broker.address, "--celery-results", "--celery-results-db", "1"
-    )
+    exporter = polling(run_exporter, broker.address, "--celery-results", "--celery-results-db", "1")
     text = exporter.after_polls(broker.address)
     assert value(text, "redis_celery_result_keys") == 50
     assert value(text, "redis_celery_result_keys_sampled") == 50
@@ -156,7 +138,7 @@ def test_result_keys_without_ttl_are_counted(broker: ServerProcess, run_exporter
     memory = sum(int(client.memory_usage(k) or 0) for k in keys)
     assert value(text, "redis_celery_result_memory_bytes") == pytest.approx(memory, rel=0.2)
     # A sample smaller than the keys: every key counted, the rest estimated from the sample.
-    sampled = _exporter(
+    sampled = polling(
         run_exporter,
         broker.address,
         "--celery-results",
@@ -179,21 +161,9 @@ def test_replicas_are_not_asked(flavor: Any, tmp_path: Path, run_exporter: Any) 
         group = next(iter(topo.groups.values()))
         master, replica = group.master, group.replicas[0]
         redis.Redis(port=master.port).rpush("celery", "m1", "m2")
-        exporter = run_exporter(
-            "--redis-addr",
-            master.address,
-            "--redis-addr",
-            replica.address,
-            "--poll-interval",
-            "0.3",
-            "--poll-timeout",
-            "0.25",
-            "--metrics-min-age",
-            "0",
-            "--celery-queue",
-            "celery",
+        exporter = polling(
+            run_exporter, [master.address, replica.address], "--celery-queue", "celery"
         )
-        exporter.wait_up(replica.address)
         text = exporter.after_polls(master.address)
         assert value(text, "redis_celery_queue_length", instance=master.address) == 2
         assert value(text, "redis_celery_queue_length", instance=replica.address) is None

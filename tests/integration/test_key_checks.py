@@ -11,27 +11,11 @@ from typing import Any
 import pytest
 import redis
 
-from tests.conftest import FLAVORS, wait_until
+from tests.conftest import FLAVORS, polling, wait_until
 from tests.promtext import parse_series, value
 from tests.topology import Flavor, Topology, start_standalone
 
 DEBUG = {"enable-debug-command": "local"}
-
-
-def _polled(run_exporter: Any, address: str, *flags: str, interval: str = "0.3") -> Any:
-    exporter = run_exporter(
-        "--redis-addr",
-        address,
-        "--poll-interval",
-        interval,
-        "--poll-timeout",
-        str(float(interval) * 0.8),
-        "--metrics-min-age",
-        "0",
-        *flags,
-    )
-    exporter.wait_up(address)
-    return exporter
 
 
 def _sizes(text: str) -> dict[tuple[str, str], float]:
@@ -65,7 +49,7 @@ def test_each_type_is_sized_and_a_missing_named_key_reads_zero(
         client.set("app:hyll-lookalike", "HYL")  # shorter than the header: a plain string
         client.select(2)
         client.rpush("jobs", "a", "b")
-        exporter = _polled(
+        exporter = polling(
             run_exporter,
             server.address,
             "--check-keys",
@@ -121,7 +105,7 @@ def test_a_pattern_past_the_key_cap_is_cut_and_named_once_in_the_log(
         client = redis.Redis(port=server.port)
         client.execute_command("DEBUG", "POPULATE", 5000, "item")
         client.rpush("queue", "a")
-        exporter = _polled(
+        exporter = polling(
             run_exporter,
             server.address,
             "--check-keys",
@@ -153,7 +137,7 @@ def test_100000_keys_stop_at_the_budget_while_info_keeps_its_interval(
         client = redis.Redis(port=server.port)
         client.execute_command("DEBUG", "POPULATE", 100_000, "big")
         budget = 0.2
-        exporter = _polled(
+        exporter = polling(
             run_exporter,
             server.address,
             "--check-keys",
@@ -202,24 +186,14 @@ def test_check_keys_on_replicas_spares_the_master(
         group = next(iter(topo.groups.values()))
         master, replica = group.master, group.replicas[0]
         redis.Redis(port=master.port).rpush("jobs", "a", "b", "c")
-        exporter = run_exporter(
-            "--redis-addr",
-            master.address,
-            "--redis-addr",
-            replica.address,
-            "--poll-interval",
-            "0.3",
-            "--poll-timeout",
-            "0.25",
-            "--metrics-min-age",
-            "0",
+        exporter = polling(
+            run_exporter,
+            [master.address, replica.address],
             "--check-single-keys",
             "jobs",
             "--check-keys-on",
             "replicas",
         )
-        exporter.wait_up(master.address)
-        exporter.wait_up(replica.address)
 
         def on_replica() -> str | None:
             text = exporter.metrics()

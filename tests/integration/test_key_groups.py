@@ -10,27 +10,11 @@ from typing import Any
 import pytest
 import redis
 
-from tests.conftest import FLAVORS, wait_until
+from tests.conftest import FLAVORS, polling, wait_until
 from tests.promtext import parse_series, value
 from tests.topology import Flavor, Topology, start_standalone
 
 DEBUG = {"enable-debug-command": "local"}
-
-
-def _exporter(run_exporter: Any, address: str, *flags: str, interval: str = "0.3") -> Any:
-    exporter = run_exporter(
-        "--redis-addr",
-        address,
-        "--poll-interval",
-        interval,
-        "--poll-timeout",
-        str(float(interval) * 0.8),
-        "--metrics-min-age",
-        "0",
-        *flags,
-    )
-    exporter.wait_up(address)
-    return exporter
 
 
 def _groups(text: str, name: str) -> dict[str, float]:
@@ -52,7 +36,7 @@ def test_every_key_read_gives_exact_counts_and_memory(
         for n in range(100):
             pipe.rpush(f"misc:{n}", "x")
         pipe.execute()
-        exporter = _exporter(
+        exporter = polling(
             run_exporter,
             server.address,
             "--key-groups",
@@ -88,7 +72,7 @@ def test_a_sample_of_100000_keys_estimates_each_group_within_ten_percent(
         client.execute_command("DEBUG", "POPULATE", 60_000, "a")
         client.execute_command("DEBUG", "POPULATE", 40_000, "b")
         assert client.dbsize() == 100_000
-        exporter = _exporter(
+        exporter = polling(
             run_exporter,
             server.address,
             "--key-groups",
@@ -121,7 +105,7 @@ def test_the_budget_stops_a_sample_of_100000_keys_and_info_keeps_flowing(
         client = redis.Redis(port=server.port)
         client.execute_command("DEBUG", "POPULATE", 100_000, "k")
         budget = 0.1
-        exporter = _exporter(
+        exporter = polling(
             run_exporter,
             server.address,
             "--key-groups",
@@ -164,7 +148,7 @@ def test_the_biggest_keys_are_named_escaped_and_bounded(
         client.rpush("big:list", *range(5000))
         client.set("big\nname", "y" * 20_000)
         client.hset("big:hash", mapping={str(n): "v" * 20 for n in range(2000)})
-        exporter = _exporter(
+        exporter = polling(
             run_exporter, server.address, "--key-groups", "big*", "--key-groups-top-keys", "2"
         )
         text = exporter.after_polls(server.address)
@@ -191,20 +175,7 @@ def test_the_replica_is_sampled_and_its_master_spared(
         group = next(iter(topo.groups.values()))
         master, replica = group.master, group.replicas[0]
         redis.Redis(port=master.port).mset({f"s:{n}": n for n in range(20)})
-        exporter = run_exporter(
-            "--redis-addr",
-            master.address,
-            "--redis-addr",
-            replica.address,
-            "--poll-interval",
-            "0.3",
-            "--poll-timeout",
-            "0.25",
-            "--metrics-min-age",
-            "0",
-            "--key-groups",
-            "s:*",
-        )
+        exporter = polling(run_exporter, [master.address, replica.address], "--key-groups", "s:*")
 
         def sampled() -> str | None:
             text = exporter.metrics()

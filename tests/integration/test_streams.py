@@ -11,28 +11,12 @@ from typing import Any
 import pytest
 import redis
 
-from tests.conftest import FLAVORS
+from tests.conftest import FLAVORS, polling
 from tests.promtext import parse_series, value
 from tests.topology import Flavor, start_standalone
 from tools import settings_table
 
 SeriesKey = tuple[str, str, str, str, str]  # name, db, stream, group, consumer
-
-
-def _polled(run_exporter: Any, address: str, *flags: str, interval: str = "0.3") -> Any:
-    exporter = run_exporter(
-        "--redis-addr",
-        address,
-        "--poll-interval",
-        interval,
-        "--poll-timeout",
-        str(float(interval) * 0.8),
-        "--metrics-min-age",
-        "0",
-        *flags,
-    )
-    exporter.wait_up(address)
-    return exporter
 
 
 def _streams(text: str) -> dict[SeriesKey, float]:
@@ -129,7 +113,7 @@ def test_every_series_is_what_xinfo_reports_and_a_missing_named_stream_has_none(
         other = redis.Redis(port=server.port, db=1)
         other.xadd("jobs", {"a": 1})
         idle_before = _idle(client, "events:orders")
-        exporter = _polled(
+        exporter = polling(
             run_exporter,
             server.address,
             "--check-streams",
@@ -169,7 +153,7 @@ def test_excluding_consumer_metrics_leaves_out_their_series_and_xinfo_consumers(
     try:
         client = redis.Redis(port=server.port)
         _orders(client)
-        exporter = _polled(
+        exporter = polling(
             run_exporter,
             server.address,
             "--check-single-streams",
@@ -192,7 +176,7 @@ def test_streams_past_the_cap_are_left_out_and_truncated_is_1(
 ) -> None:
     server = start_standalone(flavor, tmp_path / "node")
     try:
-        exporter = _polled(
+        exporter = polling(
             run_exporter, server.address, "--check-streams", "s:*", "--check-streams-max", "2"
         )
         # Walks over no stream first: the first walk after start may be cut by the poller's
@@ -231,7 +215,7 @@ def test_30000_streams_stop_at_the_budget(
             pipe.xadd(f"big:{i}", {"a": 1})
         pipe.execute()
         budget = 0.2
-        exporter = _polled(
+        exporter = polling(
             run_exporter,
             server.address,
             "--check-streams",
