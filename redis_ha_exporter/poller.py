@@ -328,8 +328,9 @@ class NodePoller:
                 extra={"event": "walk_failed", "instance": self.spec.instance},
             )
             return
-        self.snapshot = snap
-        self._publish(snap)
+        if snap is not self.snapshot:
+            self.snapshot = snap
+            self._publish(snap)
 
     async def _attempt(self, prev: NodeSnapshot) -> tuple[NodeSnapshot, float]:
         connect_time = 0.0

@@ -56,7 +56,8 @@ async def walk(
     """The snapshot with each walking source's new record. `deadline` (monotonic) bounds
     them all; each round trip has `round_timeout` (the poll's). Raises what a round trip raises
     (the connection is then not to be trusted); a refusal drops the source until the node
-    reconnects, like a poll's."""
+    reconnects, like a poll's. With nothing to walk it returns `snap` itself, so a node
+    without walks is not published (and rendered) twice per poll."""
     if snap.kind != "data":
         return snap
     node = view(snap, options)
@@ -64,6 +65,7 @@ async def walk(
     old = snap.get(WalkRecord)
     runs = dict(old.runs) if old else {}
     refused = set(snap.refused)
+    changed = False
     for src in walking(sources):
         assert src.walk is not None
         if src.name in refused:
@@ -71,8 +73,11 @@ async def walk(
         prev = src.previous(snap)
         state = src.walk.start(node, prev)
         if state is None:
-            records.pop(src.record, None)
-            runs.pop(src.name, None)
+            # Not configured, or not on this node's role: a record it had is dropped.
+            if src.record in records or src.name in runs:
+                records.pop(src.record, None)
+                runs.pop(src.name, None)
+                changed = True
             continue
         if not src.walk.due(node, prev):
             continue
@@ -86,6 +91,7 @@ async def walk(
         record, run, refusal = await _run(
             client, node, src.walk, prev, state, min(own, deadline), round_timeout, limit
         )
+        changed = True
         if refusal:
             refused.add(src.name)
             log.info(
@@ -113,7 +119,12 @@ async def walk(
             log.info("node %s: %s covers every key again", snap.instance, src.name)
         records[src.record] = record
         runs[src.name] = (run, stopped)
-    records[WalkRecord] = WalkRecord(runs)
+    if not changed:
+        return snap
+    if runs:
+        records[WalkRecord] = WalkRecord(runs)
+    else:
+        records.pop(WalkRecord, None)
     return replace(snap, records=records, refused=frozenset(refused))
 
 
