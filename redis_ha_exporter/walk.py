@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from redis_ha_exporter.poll import Connection
 from redis_ha_exporter.snapshot import NodeSnapshot
@@ -22,6 +22,19 @@ from redis_ha_exporter.sources.info import InfoRecord
 from redis_ha_exporter.sources.walks import WalkRecord
 
 log = logging.getLogger("redis_ha_exporter.walk")
+T = TypeVar("T")
+
+
+class SourceFailed(Exception):
+    """A walking source raised on replies it did not expect: that source's walk is given up
+    for this poll, the node's other walks and polls go on."""
+
+
+def _pure(fn: Callable[..., T], *args: Any) -> T:
+    try:
+        return fn(*args)
+    except Exception as exc:  # a source's bug must not stop the node's poller
+        raise SourceFailed(type(exc).__name__) from None
 
 
 def walking(sources: Sequence[Source[Any]]) -> tuple[Source[Any], ...]:
@@ -71,7 +84,26 @@ async def walk(
         if src.name in refused:
             continue
         prev = src.previous(snap)
-        state = src.walk.start(node, prev)
+        try:
+            state = _pure(src.walk.start, node, prev)
+            if state is not None and _pure(src.walk.due, node, prev):
+                found = await _walk_one(client, node, src, prev, state, deadline, round_timeout)
+            else:
+                found = None
+        except SourceFailed as exc:
+            # Its last figures are kept, and the walk counts as cut short (logged once).
+            why = f"failed on a reply it did not expect ({exc}); its last figures are kept"
+            if not runs.get(src.name, (None, ""))[1]:
+                log.warning(
+                    "node %s: %s %s",
+                    snap.instance,
+                    src.name,
+                    why,
+                    extra={"event": "walk_failed", "instance": snap.instance},
+                )
+            runs[src.name] = (Run(0.0, 0, 0, False), why)
+            changed = True
+            continue
         if state is None:
             # Not configured, or not on this node's role: a record it had is dropped.
             if src.record in records or src.name in runs:
@@ -79,18 +111,9 @@ async def walk(
                 runs.pop(src.name, None)
                 changed = True
             continue
-        if not src.walk.due(node, prev):
+        if found is None:  # not due this poll
             continue
-        budget = src.walk.budget.of(options)
-        own = time.monotonic() + budget
-        limit = (
-            f"its time budget of {budget:g}s ({src.walk.budget.flag})"
-            if own <= deadline
-            else f"the next poll, due before {src.walk.budget.flag} ({budget:g}s) ran out"
-        )
-        record, run, refusal = await _run(
-            client, node, src.walk, prev, state, min(own, deadline), round_timeout, limit
-        )
+        record, run, refusal = found
         changed = True
         if refusal:
             refused.add(src.name)
@@ -128,6 +151,26 @@ async def walk(
     return replace(snap, records=records, refused=frozenset(refused))
 
 
+async def _walk_one(
+    client: Connection,
+    node: NodeView,
+    src: Source[Any],
+    prev: object,
+    state: object,
+    deadline: float,
+    round_timeout: float,
+) -> tuple[object | None, Run, tuple[str, Exception] | None]:
+    assert src.walk is not None
+    budget = src.walk.budget.of(node.options)
+    own = time.monotonic() + budget
+    limit = (
+        f"its time budget of {budget:g}s ({src.walk.budget.flag})"
+        if own <= deadline
+        else f"the next poll, due before {src.walk.budget.flag} ({budget:g}s) ran out"
+    )
+    return await _run(client, node, src.walk, prev, state, min(own, deadline), round_timeout, limit)
+
+
 async def _run(
     client: Connection,
     node: NodeView,
@@ -140,7 +183,7 @@ async def _run(
 ) -> tuple[object | None, Run, tuple[str, Exception] | None]:
     started = time.monotonic()
     rounds = sent = 0
-    state, commands = walk.step(node, state, ())
+    state, commands = _pure(walk.step, node, state, ())
     while commands and time.monotonic() < deadline:
         async with asyncio.timeout(round_timeout):
             replies = await client.roundtrip(commands)
@@ -151,6 +194,6 @@ async def _run(
                 what = " ".join(str(w) for w in command[:2]).upper()
                 run = Run(time.monotonic() - started, rounds, sent, False)
                 return None, run, (what, reply)
-        state, commands = walk.step(node, state, replies)
+        state, commands = _pure(walk.step, node, state, replies)
     run = Run(time.monotonic() - started, rounds, sent, bool(commands), limit if commands else "")
-    return walk.finish(node, prev, state, run), run, None
+    return _pure(walk.finish, node, prev, state, run), run, None
