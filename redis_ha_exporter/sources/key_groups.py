@@ -86,10 +86,11 @@ EVERY = Setting(
 ON = Setting(
     "key_groups_on",
     str,
-    "replica",
+    "prefer-replica",
     "--key-groups-on",
     ("REDIS_EXPORTER_KEY_GROUPS_ON",),
-    "`replica`: on replicas, and on a master only when it has none; `all`; `masters`",
+    "`prefer-replica`: on replicas, and on a master only when it has none; `replicas`, "
+    "`masters` or `all`",
     metavar="ROLE",
     check=lambda value, earlier: _on(value),
 )
@@ -141,7 +142,7 @@ TOP_KEY = metric(
 )
 
 OTHER = "(other)"
-ROLES = ("replica", "all", "masters")
+ROLES = ("prefer-replica", "replicas", "masters", "all")
 MAX_NAME = 200
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -213,7 +214,9 @@ class _State:
 def runs_here(node: NodeView, on: str) -> bool:
     if on == "masters":
         return node.role == "master"
-    if on == "replica":
+    if on == "replicas":
+        return node.role == "slave"
+    if on == "prefer-replica":
         return node.role == "slave" or (node.role == "master" and node.replicas == 0)
     return True
 

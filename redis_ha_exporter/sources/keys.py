@@ -98,7 +98,8 @@ ON = Setting(
     "all",
     "--check-keys-on",
     ("REDIS_EXPORTER_CHECK_KEYS_ON",),
-    "which nodes the key checks run on: `all`, `replicas` (spares the master), `masters`",
+    "which nodes the key and stream checks run on: `all`, `replicas` (spares the master), "
+    "`masters`",
     metavar="ROLE",
     check=lambda value, earlier: _role(value),
 )

@@ -197,9 +197,11 @@ def _node(role: str, replicas: int = 0, **values: object) -> NodeView:
 
 
 def test_key_groups_prefer_a_replica_and_keys_follow_check_keys_on() -> None:
-    assert key_groups.runs_here(_node("slave"), "replica")
-    assert not key_groups.runs_here(_node("master", replicas=1), "replica")
-    assert key_groups.runs_here(_node("master", replicas=0), "replica")
+    assert key_groups.runs_here(_node("slave"), "prefer-replica")
+    assert not key_groups.runs_here(_node("master", replicas=1), "prefer-replica")
+    assert key_groups.runs_here(_node("master", replicas=0), "prefer-replica")
+    assert not key_groups.runs_here(_node("master", replicas=0), "replicas")
+    assert key_groups.runs_here(_node("master", replicas=1), "all")
     assert keys.runs_here(_node("slave"), "replicas", False)
     assert not keys.runs_here(_node("master"), "replicas", False)
     assert not keys.runs_here(_node("master"), "all", True)
