@@ -1,11 +1,12 @@
 """The "Redis node" dashboard: one or more data nodes' memory, traffic, latency, clients, keys,
-slow queries, persistence, and the Celery queues and results they hold."""
+slow queries, persistence, and (node_app.py) what the application keeps in them."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from dashboards.board import Board, annotate_failovers
+from dashboards.node_app import application_rows
 from dashboards.panels import (
     BAD_ABOVE_ZERO,
     MEMORY,
@@ -16,9 +17,7 @@ from dashboards.panels import (
     bargauge_panel,
     nan_as,
     stat_panel,
-    steps,
     table_panel,
-    timeline_panel,
     timeseries_panel,
     values,
 )
@@ -394,73 +393,6 @@ def _persistence(board: Board) -> None:
     )
 
 
-def _celery(board: Board) -> None:
-    board.row("Celery")
-    walk = 'source="celery"'
-    board.add(
-        timeseries_panel(
-            "Celery queue length",
-            "Messages waiting in each Celery queue, kombu's priority lists included (masters "
-            "only; --celery-queue or --celery-queues-from-bindings). The dashed line is the "
-            "100 of RedisCeleryQueueGrowing, which fires only while the queue also keeps growing.",
-            "short",
-            [Q(sel("redis_celery_queue_length"), "{{instance}} {{queue}}")],
-            thresholds=steps((None, "green"), (100, "orange")),
-        ),
-        timeseries_panel(
-            "Celery unacked messages",
-            "Messages Celery workers have taken and not acknowledged yet (kombu's unacked hash): "
-            "tasks running, prefetched, or held until their ETA.",
-            "short",
-            [Q(sel("redis_celery_unacked"), "{{instance}}")],
-            size=(6, 8),
-        ),
-        timeseries_panel(
-            "Oldest unacked Celery message",
-            "Age of the oldest unacknowledged message, by the server's clock (0 when none). "
-            "kombu hands it to another worker past its visibility_timeout (1 h by default); "
-            "RedisCeleryUnackedTooOld fires at 30 minutes.",
-            "s",
-            [Q(sel("redis_celery_unacked_oldest_age_seconds"), "{{instance}}")],
-            size=(6, 8),
-            thresholds=steps((None, "green"), (1800, "orange"), (3600, "red")),
-        ),
-        timeseries_panel(
-            "Celery result keys",
-            "Keys of the result backend (celery-task-meta-*; --celery-results), and those "
-            "without a TTL, estimated from a sample of --celery-results-sample keys: they are "
-            "never deleted (result_expires None or 0).",
-            "short",
-            [
-                Q(sel("redis_celery_result_keys"), "{{instance}} results"),
-                Q(sel("redis_celery_result_keys_without_ttl"), "{{instance}} without TTL"),
-            ],
-        ),
-        timeseries_panel(
-            "Celery result memory",
-            "Estimated memory of the result keys: their sampled mean MEMORY USAGE times their "
-            "count.",
-            "bytes",
-            [Q(sel("redis_celery_result_memory_bytes"), "{{instance}}")],
-        ),
-        timeseries_panel(
-            "Celery walk duration",
-            "Seconds the Celery figures took on each poll, read after the poll on its "
-            "connection, within their budget (--celery-budget, 1 s by default).",
-            "s",
-            [Q(sel("redis_exporter_walk_duration_seconds", NODE, walk), "{{instance}}")],
-            size=(12, 6),
-        ),
-        timeline_panel(
-            "Celery walk truncated",
-            "Whether the last Celery walk ran out of its budget (--celery-budget) and stopped: "
-            "its figures then cover only part of the queues or result keys.",
-            [Q(sel("redis_exporter_walk_truncated", NODE, walk), "{{instance}}")],
-            values({0: ("complete", "green"), 1: ("truncated", "red")}),
-        ),
-    )
-
-
 def build() -> dict[str, Any]:
     board = Board(
         UID,
@@ -476,5 +408,5 @@ def build() -> dict[str, Any]:
     _clients_and_keys(board)
     _slow_queries(board)
     _persistence(board)
-    _celery(board)
+    application_rows(board)
     return board.build()

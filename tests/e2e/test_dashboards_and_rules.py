@@ -104,6 +104,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Topology, 
                 "--celery-results",
                 "--celery-results-db",
                 str(CELERY_RESULTS_DB),
+                "--check-single-keys",
+                "jobs",
+                "--check-streams",
+                "events*",
+                "--key-groups",
+                "key:*",
+                "--key-groups-every",
+                "1",
             ],
             {"REDIS_PASSWORD": PASSWORD},
             workdir,
@@ -111,6 +119,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Topology, 
         prom = Prometheus(f"127.0.0.1:{exporter.port}", workdir, RULE_FILES)
         try:
             celery_work(master.port)
+            app_keys(master.port)
             traffic(master.port)
             wait_until(prom.scraping, 60, interval=0.5, what="Prometheus scraping the exporter")
             # Enough samples for every rate window and for the group series to settle.
@@ -144,6 +153,17 @@ def traffic(port: int) -> None:
     # One already running (an AOF rewrite, a save rule) is as good.
     with redis.Redis(port=port, password=PASSWORD) as client, suppress(redis.ResponseError):
         client.bgsave()
+
+
+def app_keys(port: int) -> None:
+    """The watched keys row's figures: a job list, and a stream whose group has read one
+    entry of two without acknowledging it."""
+    with redis.Redis(port=port, password=PASSWORD) as client:
+        client.rpush("jobs", "a", "b", "c")
+        client.xadd("events", {"n": 1})
+        client.xadd("events", {"n": 2})
+        client.xgroup_create("events", "workers", id="0")
+        client.xreadgroup("workers", "w1", {"events": ">"}, count=1)
 
 
 def celery_work(port: int) -> None:
@@ -231,6 +251,22 @@ def test_the_celery_row_shows_what_kombu_and_celery_wrote(
     assert prom.value("redis_celery_result_keys") == CELERY_RESULTS
     assert prom.value("redis_celery_result_keys_without_ttl") == CELERY_RESULTS_WITHOUT_TTL
     assert prom.value('redis_exporter_walk_truncated{source="celery"}') == 0
+
+
+def test_the_watched_keys_row_shows_the_keys_streams_and_groups(
+    stack: tuple[Topology, Prometheus],
+) -> None:
+    topo, prom = stack
+    master = topo.groups["mymaster"].master.address
+    assert prom.value(f'redis_key_size{{instance="{master}",key="jobs"}}') == 3
+    lag = f'redis_stream_group_lag{{instance="{master}",stream="events",group="workers"}}'
+    assert prom.value(lag) == 1
+    pending = lag.replace("redis_stream_group_lag", "redis_stream_group_messages_pending")
+    assert prom.value(pending) == 1
+    # Sampled on the replicas only (the master has them), where every key:* key is read.
+    assert prom.value(f'count(redis_key_group_keys{{instance="{master}"}})') is None
+    assert prom.value('min(redis_key_group_keys{group="key:*",db="db0"})') == 200
+    assert prom.value("max(redis_exporter_walk_truncated)") == 0
 
 
 def test_a_failover_brings_the_failover_panels_to_life(
