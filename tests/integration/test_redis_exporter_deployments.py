@@ -195,7 +195,7 @@ def test_redis_exporters_unsupported_settings_are_refused_or_warned_in_one_line_
 
     done = check(
         REDIS_EXPORTER_INCL_SYSTEM_METRICS="true",
-        REDIS_EXPORTER_CHECK_KEYS="db0=x",
+        REDIS_EXPORTER_COUNT_KEYS="db0=x",
         REDIS_EXPORTER_POLL_INTEVAL="5",
     )
     assert done.returncode == 0, done.stderr
