@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from redis_ha_exporter.poll import Connection
 from redis_ha_exporter.snapshot import NodeSnapshot
-from redis_ha_exporter.sources.base import NodeView, PollOptions, Run, Source, Walk, is_refusal
+from redis_ha_exporter.sources.base import NodeView, PollOptions, Run, Source, is_refusal
 from redis_ha_exporter.sources.info import InfoRecord
 from redis_ha_exporter.sources.walks import WalkRecord
 
@@ -101,7 +101,7 @@ async def walk(
                     why,
                     extra={"event": "walk_failed", "instance": snap.instance},
                 )
-            runs[src.name] = (Run(0.0, 0, 0, False), why)
+            runs[src.name] = (Run(0.0, 0, 0), why)
             changed = True
             continue
         if state is None:
@@ -160,28 +160,17 @@ async def _walk_one(
     deadline: float,
     round_timeout: float,
 ) -> tuple[object | None, Run, tuple[str, Exception] | None]:
-    assert src.walk is not None
-    budget = src.walk.budget.of(node.options)
-    own = time.monotonic() + budget
-    limit = (
-        f"its time budget of {budget:g}s ({src.walk.budget.flag})"
-        if own <= deadline
-        else f"the next poll, due before {src.walk.budget.flag} ({budget:g}s) ran out"
-    )
-    return await _run(client, node, src.walk, prev, state, min(own, deadline), round_timeout, limit)
-
-
-async def _run(
-    client: Connection,
-    node: NodeView,
-    walk: Walk[Any, Any],
-    prev: object,
-    state: object,
-    deadline: float,
-    round_timeout: float,
-    limit: str,
-) -> tuple[object | None, Run, tuple[str, Exception] | None]:
+    """One source's walk: its record (None when refused), its run, and the refusal."""
+    walk = src.walk
+    assert walk is not None
     started = time.monotonic()
+    budget = walk.budget.of(node.options)
+    limit = (
+        f"its time budget of {budget:g}s ({walk.budget.flag})"
+        if started + budget <= deadline
+        else f"the next poll, due before {walk.budget.flag} ({budget:g}s) ran out"
+    )
+    deadline = min(started + budget, deadline)
     rounds = sent = 0
     state, commands = _pure(walk.step, node, state, ())
     while commands and time.monotonic() < deadline:
@@ -192,8 +181,8 @@ async def _run(
         for command, reply in zip(commands, replies, strict=False):
             if is_refusal(reply):
                 what = " ".join(str(w) for w in command[:2]).upper()
-                run = Run(time.monotonic() - started, rounds, sent, False)
+                run = Run(time.monotonic() - started, rounds, sent)
                 return None, run, (what, reply)
         state, commands = _pure(walk.step, node, state, replies)
-    run = Run(time.monotonic() - started, rounds, sent, bool(commands), limit if commands else "")
+    run = Run(time.monotonic() - started, rounds, sent, limit if commands else "")
     return _pure(walk.finish, node, prev, state, run), run, None

@@ -116,15 +116,18 @@ def no_parse(node: NodeView, prev: Any, replies: Sequence[Reply]) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """How a walk went: its round trips and commands, its seconds on the wire, and whether
-    it was stopped by its time budget with commands still to send, and what limited it (its
-    budget, or the next poll when the interval leaves less), as a log line names it."""
+    """How a walk went: its round trips and commands, its seconds on the wire, and, when time
+    stopped it with commands still to send, what limited it (its budget, or the next poll when
+    the interval leaves less) as a log line names it; "" when it finished."""
 
     seconds: float
     rounds: int
     commands: int
-    out_of_time: bool
     limit: str = ""
+
+    @property
+    def out_of_time(self) -> bool:
+        return bool(self.limit)
 
 
 @dataclass(frozen=True, slots=True)

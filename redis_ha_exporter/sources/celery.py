@@ -174,7 +174,6 @@ class CeleryRecord:
 
 @dataclass(slots=True)
 class _State:
-    options: Any
     queues: list[str]
     phase: str = "start"
     bindings: Scan | None = None
@@ -196,7 +195,7 @@ def start(node: NodeView, prev: CeleryRecord | None) -> _State | None:
         return None
     if node.role != "master":
         return None
-    return _State(options, list(queues))
+    return _State(list(queues))
 
 
 def _bindings_task(key: bytes) -> KeyTask:

@@ -13,7 +13,6 @@ other two figures are scaled from them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis_ha_exporter.metrics.model import FamilyBuilder, declared, metric
@@ -21,9 +20,7 @@ from redis_ha_exporter.replies import to_int
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import (
     DATA,
-    Command,
     NodeView,
-    Reply,
     Run,
     Setting,
     Source,
@@ -33,7 +30,7 @@ from redis_ha_exporter.sources.base import (
 )
 from redis_ha_exporter.sources.celery import PREFIX
 from redis_ha_exporter.sources.keys import BATCH
-from redis_ha_exporter.sources.scan import KeyTask, Scan, glob_escape
+from redis_ha_exporter.sources.scan import KeyTask, Scan, glob_escape, scan_step
 
 RESULTS = Setting(
     "celery_results",
@@ -135,10 +132,6 @@ def _counted(db: int, key: bytes) -> None:
     """A result key past the sample: the engine counts it, nothing is read."""
 
 
-def step(node: NodeView, scan: Scan, replies: Sequence[Reply]) -> tuple[Scan, list[Command]]:
-    return scan, scan.round(replies)
-
-
 def finish(
     node: NodeView, prev: CeleryResultsRecord | None, scan: Scan, run: Run
 ) -> CeleryResultsRecord:
@@ -175,5 +168,5 @@ SOURCE = Source(
     metrics=declared(globals()),
     settings=(RESULTS, RESULTS_DB, SAMPLE, BUDGET),
     acl_keys=("+select", "+scan", "+ttl", "+memory|usage"),
-    walk=Walk(BUDGET, start, step, finish, stopped),
+    walk=Walk(BUDGET, start, scan_step, finish, stopped),
 )

@@ -15,6 +15,7 @@ exactly and for free: how key sizes are distributed, by type, with no names.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -207,8 +208,9 @@ class _State:
     samples: int
     bytes_seen: dict[tuple[int, str], int] = field(default_factory=dict)
     keys_seen: dict[tuple[int, str], int] = field(default_factory=dict)
-    measured: dict[int, int] = field(default_factory=dict)
-    sizes: list[tuple[int, int, str, str]] = field(default_factory=list)  # bytes, db, group, key
+    top: int = 0  # --key-groups-top-keys
+    # The biggest keys so far, as a heap: (bytes, db, group, key)
+    sizes: list[tuple[int, int, str, str]] = field(default_factory=list)
 
 
 def runs_here(node: NodeView, on: str) -> bool:
@@ -241,7 +243,7 @@ def start(node: NodeView, prev: KeyGroupsRecord | None) -> _State | None:
         batch=BATCH.of(options),
         cap=MAX_KEYS.of(options),
     )
-    state = _State(scan, groups, SAMPLES.of(options))
+    state = _State(scan, groups, SAMPLES.of(options), top=TOP.of(options))
     return state
 
 
@@ -256,10 +258,15 @@ def _measure(state: _State, db: int, key: bytes) -> KeyTask:
         return None
     name = key.decode("utf-8", "replace")
     group = next((g for g, regex in state.groups.get(db, []) if regex.fullmatch(name)), OTHER)
-    state.measured[db] = state.measured.get(db, 0) + 1
     state.keys_seen[(db, group)] = state.keys_seen.get((db, group), 0) + 1
     state.bytes_seen[(db, group)] = state.bytes_seen.get((db, group), 0) + size
-    state.sizes.append((size, db, group, name))
+    if state.top:
+        # Only the biggest are kept, so a sample of many keys holds no list of them all.
+        item = (size, db, group, name)
+        if len(state.sizes) < state.top:
+            heapq.heappush(state.sizes, item)
+        elif item > state.sizes[0]:
+            heapq.heapreplace(state.sizes, item)
     return size
 
 
@@ -277,7 +284,7 @@ def finish(
     groups: list[tuple[str, str, float, float]] = []
     sampled: list[tuple[str, float]] = []
     for db, patterns in sorted(state.groups.items()):
-        measured = state.measured.get(db, 0)
+        measured = sum(n for (d, _group), n in state.keys_seen.items() if d == db)
         total = node.keyspace.get(f"db{db}", 0)
         ratio = 1.0 if db in whole else min(measured / total, 1.0) if total else 0.0
         sampled.append((f"db{db}", ratio))
@@ -286,10 +293,10 @@ def finish(
             keys = state.keys_seen.get((db, group), 0)
             used = state.bytes_seen.get((db, group), 0)
             groups.append((f"db{db}", group, keys * scale, used * scale))
-    top = sorted(state.sizes, reverse=True)[: TOP.of(node.options)]
+    top = sorted(state.sizes, reverse=True)
     why = ""
     if run.out_of_time:
-        why = f"{run.limit} stopped it after {sum(state.measured.values())} keys"
+        why = f"{run.limit} stopped it after {sum(state.keys_seen.values())} keys"
     return KeyGroupsRecord(
         tuple(groups),
         tuple(sampled),

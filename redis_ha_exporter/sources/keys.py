@@ -13,7 +13,6 @@ without bound).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis_ha_exporter.metrics.model import FamilyBuilder, declared, metric
@@ -23,7 +22,6 @@ from redis_ha_exporter.sources.base import (
     DATA,
     Command,
     NodeView,
-    Reply,
     Run,
     Setting,
     Source,
@@ -31,7 +29,7 @@ from redis_ha_exporter.sources.base import (
     no_commands,
     no_parse,
 )
-from redis_ha_exporter.sources.scan import KeyTask, Scan, split_targets, targets_check
+from redis_ha_exporter.sources.scan import KeyTask, Scan, scan_step, split_targets, targets_check
 
 CHECK_KEYS = Setting(
     "check_keys",
@@ -168,12 +166,6 @@ class KeysRecord:
     why: str = ""
 
 
-@dataclass(slots=True)
-class _State:
-    scan: Scan
-    memory: bool
-
-
 def key_task(key: bytes, named: bool, memory: bool) -> KeyTask:
     """TYPE, then the type's size command (and MEMORY USAGE); a string's first bytes tell a
     HyperLogLog, whose size is its PFCOUNT. Returns (size, memory or None), or None for a
@@ -207,7 +199,7 @@ def runs_here(node: NodeView, on: str, skip_master: bool) -> bool:
     return True
 
 
-def start(node: NodeView, prev: KeysRecord | None) -> _State | None:
+def start(node: NodeView, prev: KeysRecord | None) -> Scan | None:
     options = node.options
     patterns = CHECK_KEYS.of(options)
     named = CHECK_SINGLE_KEYS.of(options)
@@ -222,16 +214,10 @@ def start(node: NodeView, prev: KeysRecord | None) -> _State | None:
     def make(db: int, key: bytes, is_named: bool) -> KeyTask:
         return key_task(key, is_named, memory)
 
-    scan = Scan(make, singles, globs, batch=BATCH.of(options), cap=MAX_KEYS.of(options))
-    return _State(scan, memory)
+    return Scan(make, singles, globs, batch=BATCH.of(options), cap=MAX_KEYS.of(options))
 
 
-def step(node: NodeView, state: _State, replies: Sequence[Reply]) -> tuple[_State, list[Command]]:
-    return state, state.scan.round(replies)
-
-
-def finish(node: NodeView, prev: KeysRecord | None, state: _State, run: Run) -> KeysRecord:
-    scan = state.scan
+def finish(node: NodeView, prev: KeysRecord | None, scan: Scan, run: Run) -> KeysRecord:
     if run.out_of_time:
         scan.stop()
     keys: list[tuple[str, str, int, int | None]] = []
@@ -290,5 +276,5 @@ SOURCE = Source(
         "+pfcount",
         "+memory|usage",
     ),
-    walk=Walk(BUDGET, start, step, finish, stopped),
+    walk=Walk(BUDGET, start, scan_step, finish, stopped),
 )

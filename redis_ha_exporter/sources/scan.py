@@ -237,3 +237,8 @@ class Scan:
             self._pending.pop(0)
         self._cursor = cursor
         return [k if isinstance(k, bytes) else decode(k).encode() for k in reply[1]]
+
+
+def scan_step(node: object, scan: Scan, replies: Sequence[Reply]) -> tuple[Scan, list[Command]]:
+    """`Walk.step` of a walk whose state is the engine itself."""
+    return scan, scan.round(replies)

@@ -25,7 +25,6 @@ from redis_ha_exporter.replies import decode, to_int
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import (
     DATA,
-    Command,
     NodeView,
     Reply,
     Run,
@@ -36,7 +35,7 @@ from redis_ha_exporter.sources.base import (
     no_parse,
 )
 from redis_ha_exporter.sources.keys import BATCH, ON, SKIP_MASTER, runs_here
-from redis_ha_exporter.sources.scan import KeyTask, Scan, split_targets, targets_check
+from redis_ha_exporter.sources.scan import KeyTask, Scan, scan_step, split_targets, targets_check
 
 CHECK_STREAMS = Setting(
     "check_streams",
@@ -300,10 +299,6 @@ def start(node: NodeView, prev: StreamsRecord | None) -> Scan | None:
     return Scan(make, singles, globs, batch=batch, cap=cap, scan_type="stream")
 
 
-def step(node: NodeView, scan: Scan, replies: Sequence[Reply]) -> tuple[Scan, list[Command]]:
-    return scan, scan.round(replies)
-
-
 def finish(node: NodeView, prev: StreamsRecord | None, scan: Scan, run: Run) -> StreamsRecord:
     if run.out_of_time:
         scan.stop()
@@ -382,5 +377,5 @@ SOURCE = Source(
         "+xinfo|groups",
         "+xinfo|consumers",
     ),
-    walk=Walk(BUDGET, start, step, finish, stopped),
+    walk=Walk(BUDGET, start, scan_step, finish, stopped),
 )

@@ -93,7 +93,7 @@ def test_no_walk_raises_on_any_reply(source: Any, role: str, data: st.DataObject
         )
         state, commands = walk.step(node, state, replies)
         rounds += 1
-    record = walk.finish(node, None, state, Run(0.1, rounds, 0, bool(commands), "its budget"))
+    record = walk.finish(node, None, state, Run(0.1, rounds, 0, "its budget" if commands else ""))
     walk.stopped(record)
     snap = NodeSnapshot(node.instance, "data", up=True, polls=2, records={source.record: record})
     builder = FamilyBuilder(node.instance)

@@ -16,6 +16,7 @@ from redis_ha_exporter.metrics.model import FamilyBuilder
 from redis_ha_exporter.snapshot import NodeSnapshot
 from redis_ha_exporter.sources.base import Command, NodeView, PollOptions, Reply, Run
 from redis_ha_exporter.sources.keys import BATCH, ON
+from redis_ha_exporter.sources.scan import scan_step
 from redis_ha_exporter.sources.streams import (
     CHECK_SINGLE_STREAMS,
     CHECK_STREAMS,
@@ -32,7 +33,6 @@ from redis_ha_exporter.sources.streams import (
     parse_groups,
     parse_stream,
     start,
-    step,
     stream_task,
 )
 from redis_ha_exporter.wire import ReplyError
@@ -263,13 +263,13 @@ def _walk(
 ) -> tuple[StreamsRecord, list[Sequence[Command]]]:
     state = start(node, None)
     assert state is not None
-    state, commands = step(node, state, ())
+    state, commands = scan_step(node, state, ())
     rounds: list[Sequence[Command]] = []
     while commands and (out_of_time_after is None or len(rounds) < out_of_time_after):
         rounds.append(commands)
-        state, commands = step(node, state, [server.answer(c) for c in commands])
+        state, commands = scan_step(node, state, [server.answer(c) for c in commands])
     limit = "its time budget of 1s (--check-streams-budget)" if commands else ""
-    return finish(node, None, state, Run(0.01, len(rounds), 0, bool(commands), limit)), rounds
+    return finish(node, None, state, Run(0.01, len(rounds), 0, limit)), rounds
 
 
 def test_the_walk_scans_for_streams_only_and_reads_each_database() -> None:

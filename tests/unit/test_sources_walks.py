@@ -218,7 +218,7 @@ def test_celery_counts_every_priority_list_and_only_on_masters() -> None:
     assert lists == ["work", "work\x06\x163", "work\x06\x166", "work\x06\x169"]
     replies: list[Reply] = [b"OK", [b"1000", b"500000"], 2, 1, 0, 4, 3, [b"tag", b"990.5"]]
     state, commands = celery.step(node, state, replies)
-    record = celery.finish(node, None, state, Run(0.01, 1, len(replies), False))
+    record = celery.finish(node, None, state, Run(0.01, 1, len(replies)))
     assert record.queues == (("work", 7),)
     assert record.unacked == 3 and record.oldest_age == pytest.approx(10.0)
 
@@ -229,7 +229,7 @@ def test_celery_reports_no_queue_figure_it_did_not_read() -> None:
     assert state is not None
     state, _ = celery.step(node, state, ())
     limit = "its time budget of 1s (--celery-budget)"
-    record = celery.finish(node, None, state, Run(0.5, 0, 0, True, limit))
+    record = celery.finish(node, None, state, Run(0.5, 0, 0, limit))
     assert record.queues == () and "--celery-budget" in record.why
 
 

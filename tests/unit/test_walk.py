@@ -46,7 +46,7 @@ def test_a_node_without_walks_gets_its_snapshot_back_unchanged() -> None:
 
 def test_a_walk_no_longer_configured_drops_its_record_and_cost() -> None:
     record = KeysRecord((("db0", "k", 1, None),))
-    runs = {"check-keys": (Run(0.1, 1, 3, False), "")}
+    runs = {"check-keys": (Run(0.1, 1, 3), "")}
     snap = NodeSnapshot(
         "n",
         "data",
