@@ -183,6 +183,38 @@ def polling(
     return exporter
 
 
+def assert_walk_kept_to_its_budget(
+    exporter: ExporterProcess,
+    instance: str,
+    source: str,
+    budget: float,
+    flag: str,
+    interval: float = 1.0,
+) -> str:
+    """The `source` walk stopped at its budget (past it by at most one round trip) and said so
+    once, naming `flag`, while the node's polls kept their interval, each shorter than the
+    budget. Returns /metrics after the polls."""
+    text = exporter.metrics()
+    assert value(text, "redis_exporter_walk_truncated", source=source) == 1
+    seconds = value(text, "redis_exporter_walk_duration_seconds", source=source)
+    assert seconds is not None and budget <= seconds < budget + 0.5, seconds
+    start, t0 = value(text, "redis_exporter_scrapes_total", instance=instance), time.monotonic()
+    assert start is not None
+
+    def polled_three_more() -> float | None:
+        got = value(exporter.metrics(), "redis_exporter_scrapes_total", instance=instance)
+        return got if got is not None and got >= start + 3 else None
+
+    wait_until(polled_three_more, timeout=10, what="three more polls")
+    assert time.monotonic() - t0 < 3 * interval + 2.0
+    text = exporter.metrics()
+    poll_seconds = value(text, "redis_exporter_last_scrape_duration_seconds", instance=instance)
+    assert poll_seconds is not None and poll_seconds < budget
+    lines = [line for line in exporter.logs().splitlines() if "stopped early" in line]
+    assert len(lines) == 1 and flag in lines[0], lines
+    return text
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not FLAVORS:
         skip = pytest.mark.skip(reason="no redis-server or valkey-server binary installed")
