@@ -19,6 +19,7 @@ import heapq
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from redis_ha_exporter.metrics.model import FamilyBuilder, declared, metric
 from redis_ha_exporter.replies import to_int
@@ -86,14 +87,13 @@ EVERY = Setting(
 )
 ON = Setting(
     "key_groups_on",
-    str,
+    Literal["prefer-replica", "replicas", "masters", "all"],
     "prefer-replica",
     "--key-groups-on",
     ("REDIS_EXPORTER_KEY_GROUPS_ON",),
     "`prefer-replica`: on replicas, and on a master only when it has none; `replicas`, "
     "`masters` or `all`",
     metavar="ROLE",
-    check=lambda value, earlier: _on(value),
 )
 TOP = Setting(
     "key_groups_top_keys",
@@ -143,15 +143,8 @@ TOP_KEY = metric(
 )
 
 OTHER = "(other)"
-ROLES = ("prefer-replica", "replicas", "masters", "all")
 MAX_NAME = 200
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _on(value: str) -> str:
-    if value not in ROLES:
-        raise ValueError(f"{value!r} is not one of {', '.join(ROLES)}")
-    return value
 
 
 def printable(name: str) -> str:

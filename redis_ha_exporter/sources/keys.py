@@ -14,6 +14,7 @@ without bound).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from redis_ha_exporter.metrics.model import FamilyBuilder, declared, metric
 from redis_ha_exporter.replies import decode, to_int
@@ -92,14 +93,13 @@ BUDGET = Setting(
 )
 ON = Setting(
     "check_keys_on",
-    str,
+    Literal["all", "replicas", "masters"],
     "all",
     "--check-keys-on",
     ("REDIS_EXPORTER_CHECK_KEYS_ON",),
     "which nodes the key and stream checks run on: `all`, `replicas` (spares the master), "
     "`masters`",
     metavar="ROLE",
-    check=lambda value, earlier: _role(value),
 )
 SKIP_MASTER = Setting(
     "skip_checkkeys_for_role_master",
@@ -136,7 +136,6 @@ TRUNCATED = metric(
     "some keys matched by the patterns have no series.",
 )
 
-ROLES = ("all", "replicas", "masters")
 _SIZE = {
     "list": "LLEN",
     "set": "SCARD",
@@ -148,12 +147,6 @@ _SIZE = {
 # TYPE says `string` for a HyperLogLog: its value starts with this header (Redis's own
 # check before a PF command), so PFCOUNT is sent only to a string that has it.
 HLL_HEADER = b"HYLL"
-
-
-def _role(value: str) -> str:
-    if value not in ROLES:
-        raise ValueError(f"{value!r} is not one of {', '.join(ROLES)}")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
