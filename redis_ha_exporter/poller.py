@@ -158,6 +158,7 @@ class NodePoller:
         self.settings = settings
         self._sources = sources
         self._walking = walking(sources)
+        self._walk_error = ""  # why the last walks failed, "" when they did not
         self._publish = publish
         self._link: Link | None = None
         self._failures = 0
@@ -321,13 +322,19 @@ class NodePoller:
             )
         except (TimeoutError, ReplyError, OSError) as exc:
             await self._disconnect()
-            log.warning(
+            reason = describe_error(exc, self.settings.timeout, self._secrets)
+            # Once until a walk succeeds again, like a node that stays down.
+            level = logging.DEBUG if self._walk_error else logging.WARNING
+            self._walk_error = reason
+            log.log(
+                level,
                 "node %s: its walks failed, keeping their last figures: %s",
                 self.spec.instance,
-                describe_error(exc, self.settings.timeout, self._secrets),
+                reason,
                 extra={"event": "walk_failed", "instance": self.spec.instance},
             )
             return
+        self._walk_error = ""
         if snap is not self.snapshot:
             self.snapshot = snap
             self._publish(snap)

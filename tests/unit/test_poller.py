@@ -27,6 +27,8 @@ from redis_ha_exporter.poller import (
     retry_delay,
 )
 from redis_ha_exporter.snapshot import NodeSnapshot
+from redis_ha_exporter.sources.base import PollOptions
+from redis_ha_exporter.sources.keys import KeysRecord
 from redis_ha_exporter.wire import AuthError, Link, LinkError, ReplyError, ReplyTooLarge
 from tests.unit.captured import snapshot
 from tests.unit.fake_client import FakeClient, data_answer
@@ -403,3 +405,43 @@ def test_describe_error_masks_a_servers_words_but_not_ours() -> None:
     assert describe_error(refused, 1, secrets) == "connection failed: Connection refused"
     echoed = ReplyError("ERR unknown password hunter2")
     assert describe_error(echoed, 1, secrets) == "error reply: ERR unknown password ********"
+
+
+def test_walks_that_keep_failing_are_logged_once_until_they_succeed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    published: list[NodeSnapshot] = []
+    info = data_answer()
+    # The watched key does not exist: TYPE says none (SELECT first, as every walk round).
+    fake = FakeClient(
+        lambda c: b"none" if c[0] == "TYPE" else b"OK" if c[0] == "SELECT" else info(c)
+    )
+    spec = NodeSpec(parse_address(INSTANCE), Credentials("app", SecretStr(SECRET)))
+    options = PollOptions({"check_single_keys": ["jobs"]})
+    poller = NodePoller(spec, PollSettings(1.0, 0.5, options), sources.ALL, published.append)
+
+    async def scenario() -> None:
+        attach(poller, fake)
+        assert await poller.poll_once()
+        fake.fail = LinkError("connection lost: reset by peer")
+        for _ in range(3):
+            attach(poller, fake)  # each failure drops the connection; the next poll reopens it
+            await poller.walk_once(float("inf"))
+        fake.fail = None
+        attach(poller, fake)
+        await poller.walk_once(float("inf"))
+        fake.fail = LinkError("connection lost: reset by peer")
+        attach(poller, fake)
+        await poller.walk_once(float("inf"))
+
+    caplog.set_level(logging.DEBUG, logger="redis_ha_exporter.poller")
+    asyncio.run(scenario())
+    failed = [r for r in caplog.records if "its walks failed" in r.getMessage()]
+    assert [r.levelno for r in failed] == [
+        logging.WARNING,
+        logging.DEBUG,
+        logging.DEBUG,
+        logging.WARNING,  # after a walk that succeeded
+    ]
+    assert all(SECRET not in r.getMessage() for r in caplog.records)
+    assert any(s.get(KeysRecord) == KeysRecord((("db0", "jobs", 0, None),)) for s in published)
